@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/clerksync/clerksync/db"
+)
+
+func cmdMigrate(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags(e, "migrate", "", "Applies the embedded schema migrations to DATABASE_URL (schema DATABASE_SCHEMA).\n"+
+		"Safe to run again and from several processes at once: one applies, the others wait.")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		return err
+	}
+	conn, err := db.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DatabaseSchema, 2)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	applied, err := db.Migrate(ctx, conn, cfg.DatabaseSchema)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(e.Stdout, "migrate: schema is up to date")
+		return nil
+	}
+	fmt.Fprintf(e.Stdout, "migrate: applied %d migration(s), now at version %d\n", len(applied), applied[len(applied)-1])
+	return nil
+}

@@ -1,0 +1,80 @@
+package config_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/clerksync/clerksync/config"
+)
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsAndRotation(t *testing.T) {
+	c, err := config.Load(lookup(map[string]string{
+		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != ":8080" || c.RedisURL.Reveal() != "redis://127.0.0.1:6379/0" ||
+		c.DatabaseURL.Reveal() != "postgres://postgres:postgres@127.0.0.1:5432/clerksync?sslmode=disable" {
+		t.Errorf("defaults: %#v", c)
+	}
+	if got := c.SigningSecrets.Reveal(); len(got) != 2 || got[1] != "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD" {
+		t.Errorf("secrets: %v", got)
+	}
+	if err := c.RequireSigningSecrets(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := config.Load(lookup(map[string]string{
+		"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		"DATABASE_URL":                 "postgres://app:hunter2pg@db:5432/x",
+		"REDIS_URL":                    "redis://:hunter2redis@cache:6379/0",
+		"ADMIN_USER":                   "ops", "ADMIN_PASSWORD": "hunter2admin",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c, "secret", c.AdminPassword, "secrets", c.SigningSecrets)
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.String(), logged.String(),
+		fmt.Sprint(c.AdminPassword), fmt.Sprintf("%v %+v", c.SigningSecrets, c.DatabaseURL)} {
+		for _, secret := range []string{"hunter2", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%q leaks %q", out, secret)
+			}
+		}
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	cases := map[string]map[string]string{
+		"BadSecret":       {"CLERK_WEBHOOK_SIGNING_SECRET": "whsec_not base64!!"},
+		"HalfAdmin":       {"ADMIN_USER": "ops"},
+		"BadLogFormat":    {"LOG_FORMAT": "xml"},
+		"BadConcurrency":  {"WORKER_CONCURRENCY": "0"},
+		"NotPostgres":     {"DATABASE_URL": "mysql://x"},
+		"UnparsableCount": {"WORKER_CONCURRENCY": "many"},
+	}
+	for name, envs := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := config.Load(lookup(envs)); err == nil {
+				t.Error("no error")
+			} else if strings.Contains(err.Error(), "not base64!!") {
+				t.Errorf("error quotes the secret: %v", err)
+			}
+		})
+	}
+	c, _ := config.Load(lookup(nil))
+	if c.RequireSigningSecrets() == nil {
+		t.Error("no signing secret accepted for serve")
+	}
+}

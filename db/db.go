@@ -1,0 +1,92 @@
+// Package db is the Postgres side of clerksync: the embedded migrations and
+// the store that applies Clerk events and bulk imports to the mirror.
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/clerksync/clerksync"
+)
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Open connects to Postgres and pins every connection's search_path to
+// schema, so that the mirror may live outside public. It checks the
+// connection before returning.
+func Open(ctx context.Context, databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
+	dsn, err := withSearchPath(databaseURL, schema)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if maxConns > 0 {
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(maxConns)
+	}
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", classify(err))
+	}
+	return db, nil
+}
+
+// withSearchPath adds the schema to the URL as a run-time parameter, which
+// lib/pq passes to the server at connection start.
+func withSearchPath(databaseURL, schema string) (string, error) {
+	if schema == "" {
+		schema = "public"
+	}
+	if !schemaName.MatchString(schema) {
+		return "", fmt.Errorf("database schema %q: want a lower-case SQL identifier", schema)
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", errors.New("DATABASE_URL: want a postgres:// URL")
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// classify translates a driver error into the domain's vocabulary: trouble
+// reaching or running Postgres wraps ErrUnavailable; data Postgres refuses
+// (bad encodings, values out of range) wraps ErrInvalidEvent.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code.Class() {
+		case "22": // data exception: this input can never be stored
+			return fmt.Errorf("%w: %v", clerksync.ErrInvalidEvent, err)
+		case "08", "40", "53", "57", "58":
+			// connection, rollback (deadlock, serialization), resources,
+			// operator intervention, system: all pass.
+			return fmt.Errorf("%w: %v", clerksync.ErrUnavailable, err)
+		}
+		return err
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", clerksync.ErrUnavailable, err)
+	}
+	return err
+}

@@ -24,6 +24,22 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // schema, so that the mirror may live outside public. It checks the
 // connection before returning.
 func Open(ctx context.Context, databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
+	db, err := Connect(databaseURL, schema, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", classify(err))
+	}
+	return db, nil
+}
+
+// Connect is Open without the check: connections are made when first used,
+// for processes (the receiver) that must start while Postgres is down.
+func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 	dsn, err := withSearchPath(databaseURL, schema)
 	if err != nil {
 		return nil, err
@@ -37,12 +53,6 @@ func Open(ctx context.Context, databaseURL, schema string, maxConns int) (*sqlx.
 		db.SetMaxIdleConns(maxConns)
 	}
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect to postgres: %w", classify(err))
-	}
 	return db, nil
 }
 

@@ -3,8 +3,194 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clerksync/clerksync/config"
+	"github.com/clerksync/clerksync/db"
+	"github.com/clerksync/clerksync/webhooks"
+	"github.com/clerksync/clerksync/worker"
 )
 
-func cmdServe(ctx context.Context, e *Env, args []string) error { return errors.New("not implemented yet") }
-func cmdWork(ctx context.Context, e *Env, args []string) error  { return errors.New("not implemented yet") }
-func cmdRun(ctx context.Context, e *Env, args []string) error   { return errors.New("not implemented yet") }
+// Roles say which parts of clerksync a process runs.
+type Roles struct {
+	Migrate bool // apply migrations before starting
+	Serve   bool // the HTTP receiver, health, metrics and dashboard
+	Work    bool // the Asynq worker
+}
+
+// App is one clerksync process: whichever of the receiver and the worker
+// its roles ask for, over shared connections.
+type App struct {
+	cfg      config.Config
+	roles    Roles
+	log      *slog.Logger
+	registry *prometheus.Registry
+
+	db       *sqlx.DB
+	redis    asynq.RedisConnOpt
+	enqueuer *worker.Enqueuer
+	worker   *worker.Server
+	http     *http.Server
+	listener net.Listener
+}
+
+// NewApp connects what the roles need and builds the parts; Start runs them.
+func NewApp(ctx context.Context, cfg config.Config, roles Roles, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, roles: roles, log: log, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.build(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build(ctx context.Context) error {
+	var err error
+	if a.redis, err = worker.RedisConnOpt(a.cfg.RedisURL.Reveal()); err != nil {
+		return err
+	}
+	// The worker's executors plus the readiness check; the receiver only pings.
+	if a.db, err = db.Connect(a.cfg.DatabaseURL.Reveal(), a.cfg.DatabaseSchema, 8); err != nil {
+		return err
+	}
+	if a.roles.Migrate {
+		if _, err := db.Migrate(ctx, a.db, a.cfg.DatabaseSchema); err != nil {
+			return err
+		}
+	}
+	if a.roles.Work {
+		a.worker = worker.NewServer(worker.Options{
+			Redis: a.redis, Mirror: db.NewStore(a.db), Concurrency: a.cfg.WorkerConcurrency,
+			ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, Registerer: a.registry,
+		})
+	}
+	if a.roles.Serve {
+		return a.buildHTTP()
+	}
+	return nil
+}
+
+func (a *App) buildHTTP() error {
+	a.enqueuer = worker.NewEnqueuer(a.redis)
+	receiver, err := webhooks.NewHandler(webhooks.Options{
+		Secrets: a.cfg.SigningSecrets.Reveal(), Enqueuer: a.enqueuer, Logger: a.log, Registerer: a.registry,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/clerk", receiver)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	a.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// ready answers 200 only when Postgres and Redis both answer.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := db.NewStore(a.db).Ping(ctx); err != nil {
+		problems = append(problems, "postgres")
+	}
+	if err := a.enqueuer.Ping(); err != nil {
+		problems = append(problems, "redis")
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "unavailable: %v\n", problems)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// Start listens and starts the worker; it returns at once.
+func (a *App) Start() error {
+	if a.worker != nil {
+		if err := a.worker.Start(); err != nil {
+			return err
+		}
+	}
+	if a.http == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.ListenAddr, err)
+	}
+	a.listener = ln
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "error", err)
+		}
+	}()
+	a.log.Info("receiver listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the receiver listens on ("" without one).
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Run starts the app and, when ctx ends (SIGINT, SIGTERM), shuts it down
+// gracefully.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	return a.Shutdown()
+}
+
+// Shutdown stops accepting requests and tasks, lets those under way finish
+// within the shutdown timeout (unfinished tasks return to the queue), and
+// closes the connections.
+func (a *App) Shutdown() error {
+	var errs []error
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		errs = append(errs, a.http.Shutdown(ctx))
+		cancel()
+	}
+	if a.worker != nil {
+		a.worker.Shutdown()
+	}
+	a.Close()
+	return errors.Join(errs...)
+}
+
+// Close releases the connections without waiting for work under way.
+func (a *App) Close() {
+	if a.enqueuer != nil {
+		a.enqueuer.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}

@@ -1,0 +1,45 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the worker's Prometheus series.
+type metrics struct {
+	applies   *prometheus.CounterVec
+	duration  prometheus.Histogram
+	lag       prometheus.Histogram
+	batchSize prometheus.Histogram
+}
+
+// The outcome label of clerksync_worker_applies_total beyond the domain's
+// applied, stale and deleted.
+const outcomeFailed = "failed"
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_worker_applies_total",
+			Help: "Events the worker handled, by event type and outcome (applied, stale, deleted, failed).",
+		}, []string{"event_type", "outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clerksync_worker_apply_duration_seconds",
+			Help:    "Time from a task starting to its event being committed to Postgres.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clerksync_worker_event_lag_seconds",
+			Help:    "Time from Clerk's event timestamp to the event being applied to the mirror.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 24),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clerksync_worker_batch_size",
+			Help:    "Events applied per Postgres transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.applies, m.duration, m.lag, m.batchSize)
+	}
+	return m
+}

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/clerksync/clerksync"
+)
+
+// maxRetry is how often a transiently failing task is retried before it is
+// archived for an operator: with Asynq's backoff, about three weeks.
+const maxRetry = 25
+
+// Enqueuer queues webhook deliveries as Asynq tasks, one per delivery, with
+// the delivery id (svix-id) as the task id.
+type Enqueuer struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+}
+
+var _ clerksync.Enqueuer = (*Enqueuer)(nil)
+
+// NewEnqueuer connects an Enqueuer to Redis.
+func NewEnqueuer(opt asynq.RedisConnOpt) *Enqueuer {
+	return &Enqueuer{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt)}
+}
+
+// Enqueue stores a task whose payload is the verified body exactly as
+// received. It returns once Redis has acknowledged the write.
+//
+// A delivery whose task is still pending, running or waiting to retry is a
+// Duplicate: nothing new is queued. A delivery whose task was archived after
+// failing is moved back to the queue (Requeued), as the dashboard's "run"
+// would: a replay from Svix is an operator asking for another try. A
+// delivery whose task already completed is queued again and applied again,
+// harmlessly (completed tasks are not retained: their payloads hold
+// personal data).
+func (q *Enqueuer) Enqueue(ctx context.Context, d clerksync.Delivery) (clerksync.EnqueueResult, error) {
+	task := asynq.NewTask(TaskType(d.Type), d.Body)
+	for attempt := 0; ; attempt++ {
+		_, err := q.client.EnqueueContext(ctx, task, asynq.TaskID(d.ID), asynq.Queue(Queue), asynq.MaxRetry(maxRetry))
+		if err == nil {
+			return clerksync.Queued, nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return "", fmt.Errorf("enqueue %s: %w: %v", d.ID, clerksync.ErrUnavailable, err)
+		}
+		res, err := q.resolveConflict(d.ID)
+		if errors.Is(err, asynq.ErrTaskNotFound) && attempt < 3 {
+			// Completed and removed between the two calls: queue it afresh.
+			continue
+		}
+		return res, err
+	}
+}
+
+// resolveConflict decides what a repeated delivery id means from the state
+// of the task that holds it.
+func (q *Enqueuer) resolveConflict(id string) (clerksync.EnqueueResult, error) {
+	info, err := q.inspector.GetTaskInfo(Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s: inspect: %w: %v", id, clerksync.ErrUnavailable, err)
+	}
+	if info.State != asynq.TaskStateArchived {
+		return clerksync.Duplicate, nil
+	}
+	err = q.inspector.RunTask(Queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s: requeue archived task: %w: %v", id, clerksync.ErrUnavailable, err)
+	}
+	return clerksync.Requeued, nil
+}
+
+// Ping reports whether Redis answers; the error wraps ErrUnavailable.
+func (q *Enqueuer) Ping() error {
+	if err := q.client.Ping(); err != nil {
+		return fmt.Errorf("ping redis: %w", clerksync.ErrUnavailable)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (q *Enqueuer) Close() error {
+	return errors.Join(q.client.Close(), q.inspector.Close())
+}

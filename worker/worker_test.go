@@ -1,0 +1,207 @@
+package worker_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/clerksync/clerksync"
+	"github.com/clerksync/clerksync/db"
+	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/worker"
+)
+
+type env struct {
+	redis    asynq.RedisConnOpt
+	conn     *sqlx.DB
+	enqueuer *worker.Enqueuer
+	registry *prometheus.Registry
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Open(ctx, testenv.Postgres(t), "", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := db.Migrate(ctx, conn, ""); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := worker.RedisConnOpt(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := worker.NewEnqueuer(opt)
+	t.Cleanup(func() { q.Close() })
+	return &env{redis: opt, conn: conn, enqueuer: q, registry: prometheus.NewRegistry()}
+}
+
+func (e *env) startWorker(t *testing.T) *worker.Server {
+	t.Helper()
+	s := worker.NewServer(worker.Options{Redis: e.redis, Mirror: db.NewStore(e.conn), Concurrency: 8,
+		ShutdownTimeout: 5 * time.Second, Registerer: e.registry})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func delivery(t *testing.T, id, name string) clerksync.Delivery {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := clerksync.ParseEnvelope(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clerksync.Delivery{ID: id, Type: env.Type, UserID: env.ObjectID, Timestamp: env.Timestamp, Body: body}
+}
+
+func (e *env) enqueue(t *testing.T, d clerksync.Delivery) clerksync.EnqueueResult {
+	t.Helper()
+	res, err := e.enqueuer.Enqueue(context.Background(), d)
+	if err != nil {
+		t.Fatalf("enqueue %s: %v", d.ID, err)
+	}
+	return res
+}
+
+// eventually polls cond for up to 10s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.conn.Get(&n, q, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDeliveriesApplied(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(t)
+	for i, name := range []string{"20-user.created.composed-multi-contact.json", "21-user.updated.composed-multi-contact.json"} {
+		if res := e.enqueue(t, delivery(t, "msg_"+string(rune('a'+i)), name)); res != clerksync.Queued {
+			t.Fatalf("enqueue result %s", res)
+		}
+	}
+	eventually(t, "the update to land", func() bool {
+		return e.count(t, `SELECT count(*) FROM users WHERE last_name = 'King'`) == 1
+	})
+	eventually(t, "two applies counted", func() bool {
+		return testutil.ToFloat64(metric(t, e.registry, "clerksync_worker_applies_total")) == 2
+	})
+	if n := e.count(t, `SELECT count(*) FROM email_addresses`); n != 2 {
+		t.Errorf("%d email rows, want 2", n)
+	}
+}
+
+func TestDuplicateDeliveryQueuedOnce(t *testing.T) {
+	e := newEnv(t)
+	d := delivery(t, "msg_dup", "20-user.created.composed-multi-contact.json")
+	if res := e.enqueue(t, d); res != clerksync.Queued {
+		t.Fatalf("first: %s", res)
+	}
+	if res := e.enqueue(t, d); res != clerksync.Duplicate {
+		t.Fatalf("second: %s", res)
+	}
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	info, err := insp.GetQueueInfo(worker.Queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Pending != 1 {
+		t.Fatalf("%d pending tasks, want 1", info.Pending)
+	}
+	e.startWorker(t)
+	eventually(t, "the user to land", func() bool { return e.count(t, `SELECT count(*) FROM users`) == 1 })
+	// Once completed (not retained), a replay is queued and applied again, harmlessly.
+	eventually(t, "the task to complete", func() bool {
+		_, err := insp.GetTaskInfo(worker.Queue, "msg_dup")
+		return err != nil
+	})
+	if res := e.enqueue(t, d); res != clerksync.Queued {
+		t.Fatalf("replay after completion: %s", res)
+	}
+	eventually(t, "the replay to be applied", func() bool {
+		return testutil.ToFloat64(metric(t, e.registry, "clerksync_worker_applies_total")) == 2
+	})
+	if n := e.count(t, `SELECT count(*) FROM users`); n != 1 {
+		t.Fatalf("%d users", n)
+	}
+}
+
+func TestInvalidPayloadArchivedThenReplayRequeues(t *testing.T) {
+	e := newEnv(t)
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	// A payload that passed the receiver's envelope check but is no valid user.
+	bad := clerksync.Delivery{ID: "msg_bad", Type: clerksync.UserCreated, UserID: "user_x",
+		Body: []byte(`{"type":"user.created","timestamp":1752566400180,"data":{"id":"user_x","email_addresses":[{"email_address":"no-id@example.com"}]}}`)}
+	e.enqueue(t, bad)
+	e.startWorker(t)
+	eventually(t, "the task to be archived", func() bool {
+		info, err := insp.GetTaskInfo(worker.Queue, "msg_bad")
+		return err == nil && info.State == asynq.TaskStateArchived
+	})
+	if info, _ := insp.GetTaskInfo(worker.Queue, "msg_bad"); info.Retried != 0 {
+		t.Errorf("retried %d times before archiving, want 0 (SkipRetry)", info.Retried)
+	}
+	// A replay of the archived delivery moves it back to the queue; it fails again.
+	if res := e.enqueue(t, bad); res != clerksync.Requeued {
+		t.Fatalf("replay of archived: %s", res)
+	}
+	eventually(t, "the failed count to reach 2", func() bool {
+		return testutil.ToFloat64(metric(t, e.registry, "clerksync_worker_applies_total")) == 2
+	})
+}
+
+func TestRedisUnreachableIsUnavailable(t *testing.T) {
+	opt, err := worker.RedisConnOpt("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := worker.NewEnqueuer(opt)
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = q.Enqueue(ctx, clerksync.Delivery{ID: "msg_1", Type: clerksync.UserCreated, Body: []byte(`{}`)})
+	if err == nil || !errorsIs(err, clerksync.ErrUnavailable) {
+		t.Fatalf("err %v, want ErrUnavailable", err)
+	}
+}
+
+func TestRedisURLForms(t *testing.T) {
+	for _, u := range []string{"redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380/1",
+		"redis-sentinel://:pw@s1:26379,s2:26379/0?master=mymaster", "redis-cluster://:pw@n1:7000,n2:7001"} {
+		if _, err := worker.RedisConnOpt(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if _, err := worker.RedisConnOpt("http://:secretpw@x"); err == nil || contains(err.Error(), "secretpw") {
+		t.Errorf("bad scheme: %v", err)
+	}
+}

@@ -156,7 +156,7 @@ func TestFixturesMirrorExactly(t *testing.T) {
 			"primary_email_address_id": "idn_2zK9m7YtR4bN8cXq2LvW5pJd3Ga", "primary_email_address": "ada@example.com",
 			"primary_phone_number_id": "idn_2zKA2eXd1pO5zB8sY2gT4vA7wK9", "primary_phone_number": "+14155550123",
 			"primary_web3_wallet_id": "idn_2zKA4gZf3rQ7bD1uA4iV6xC9yM2",
-			"password_enabled": false, "two_factor_enabled": true, "totp_enabled": false,
+			"password_enabled":       false, "two_factor_enabled": true, "totp_enabled": false,
 			"backup_code_enabled": false, "banned": false, "locked": false,
 			"public_metadata":  `{"plan": "pro", "roles": ["admin", "editor"]}`,
 			"private_metadata": `{"internal_score": 42, "stripe_customer_id": "cus_Q1w2E3r4T5y6U7"}`,

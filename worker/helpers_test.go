@@ -32,7 +32,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) prometheus.Coll
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc) {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

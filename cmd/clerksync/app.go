@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -43,6 +44,8 @@ type App struct {
 	worker   *worker.Server
 	http     *http.Server
 	listener net.Listener
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // NewApp connects what the roles need and builds the parts; Start runs them.
@@ -172,6 +175,11 @@ func (a *App) Run(ctx context.Context) error {
 // within the shutdown timeout (unfinished tasks return to the queue), and
 // closes the connections.
 func (a *App) Shutdown() error {
+	a.stopOnce.Do(func() { a.stopErr = a.shutdown() })
+	return a.stopErr
+}
+
+func (a *App) shutdown() error {
 	var errs []error
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)

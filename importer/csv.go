@@ -1,0 +1,314 @@
+package importer
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/clerksync/clerksync"
+)
+
+// The columns of Clerk's Dashboard export. Only id is required: an export
+// trimmed to fewer columns still loads, the missing ones read as empty.
+const (
+	colID = iota
+	colFirstName
+	colLastName
+	colUsername
+	colPrimaryEmail
+	colPrimaryPhone
+	colVerifiedEmails
+	colUnverifiedEmails
+	colVerifiedPhones
+	colUnverifiedPhones
+	colTOTPSecret
+	colPasswordDigest
+	colPasswordHasher
+	numColumns
+)
+
+var columnNames = [numColumns]string{
+	"id", "first_name", "last_name", "username", "primary_email_address", "primary_phone_number",
+	"verified_email_addresses", "unverified_email_addresses", "verified_phone_numbers",
+	"unverified_phone_numbers", "totp_secret", "password_digest", "password_hasher",
+}
+
+// ErrBadFile means the input cannot be imported at all (no header, no id
+// column, not CSV); nothing was loaded.
+var ErrBadFile = errors.New("not a Clerk user export")
+
+// Reject is a row that was not loaded, as written to the rejects file. It
+// never holds the row itself, which may carry credentials.
+type Reject struct {
+	Line   int    // the physical line where the row starts
+	ID     string // the row's id when it is a valid Clerk user id, else ""
+	Reason string
+}
+
+// Reader reads a Clerk Dashboard CSV export row by row, validating and
+// normalising each one. Memory stays flat whatever the file size, apart from
+// 8 bytes per distinct id for duplicate detection (see seenIDs).
+type Reader struct {
+	csv   *csv.Reader
+	in    *countingReader
+	width int             // fields in the header: every row must have as many
+	index [numColumns]int // field index of each known column, -1 when absent
+	seen  seenIDs         // ids accepted so far, for duplicate detection
+	creds Credentials     // what the accepted rows carried
+	rows  int
+}
+
+// NewReader reads the header of an export: a UTF-8 byte order mark is
+// skipped, header names are matched case-insensitively after trimming
+// spaces, their order is free, unknown columns are ignored. It returns an
+// error wrapping ErrBadFile when there is no header or no id column, or one
+// that names the read failure when in cannot be read.
+func NewReader(in io.Reader) (*Reader, error) {
+	cr := &countingReader{r: in}
+	br := bufio.NewReaderSize(cr, 256<<10)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
+	c := csv.NewReader(br)
+	c.FieldsPerRecord = -1 // counted here, so that a short row is a reject, not an abort
+	c.ReuseRecord = true
+	header, err := c.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("%w: the file is empty (no header row)", ErrBadFile)
+		case errors.As(err, &pe):
+			return nil, fmt.Errorf("%w: header row: %v", ErrBadFile, pe.Err)
+		}
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	r := &Reader{csv: c, in: cr, width: len(header), seen: newSeenIDs()}
+	for i := range r.index {
+		r.index[i] = -1
+	}
+	for i, name := range header {
+		name = strings.ToLower(strings.TrimSpace(name))
+		for col, want := range columnNames {
+			if name != want {
+				continue
+			}
+			if r.index[col] >= 0 {
+				return nil, fmt.Errorf("%w: column %q appears twice in the header", ErrBadFile, want)
+			}
+			r.index[col] = i
+		}
+	}
+	if r.index[colID] < 0 {
+		return nil, fmt.Errorf("%w: the header has no %q column (found: %s)", ErrBadFile, "id", headerList(header))
+	}
+	return r, nil
+}
+
+// headerList shows the header for an error message, shortened: a file that
+// is not an export might hold anything on its first line.
+func headerList(header []string) string {
+	s := strings.Join(header, ",")
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	if !utf8.ValidString(s) {
+		return "(not UTF-8)"
+	}
+	return s
+}
+
+// Next returns the next row: either a user ready to load, or a reject. It
+// returns io.EOF after the last row, and another error only when the input
+// cannot be read any further.
+func (r *Reader) Next() (clerksync.ImportUser, *Reject, error) {
+	rec, err := r.csv.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			// encoding/csv resumes after the broken record, so one stray quote
+			// costs one row. An unterminated quote runs to the end of the file.
+			r.rows++
+			return clerksync.ImportUser{}, &Reject{Line: pe.StartLine, Reason: "malformed CSV: " + pe.Err.Error()}, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return clerksync.ImportUser{}, nil, io.EOF
+		}
+		return clerksync.ImportUser{}, nil, fmt.Errorf("read line %d: %w", r.lastLine(), err)
+	}
+	r.rows++
+	line, _ := r.csv.FieldPos(0)
+	if len(rec) == r.width {
+		r.count(rec)
+	}
+	u, reason := r.parse(rec)
+	if reason != "" {
+		id := r.field(rec, colID)
+		if !clerksync.ValidUserID(id) {
+			// An invalid id might be anything, a shifted credential included.
+			id = ""
+		}
+		return clerksync.ImportUser{}, &Reject{Line: line, ID: id, Reason: reason}, nil
+	}
+	if first, dup := r.seen.add(u.ID, line); dup {
+		return clerksync.ImportUser{}, &Reject{Line: line, ID: u.ID,
+			Reason: fmt.Sprintf("repeats the id of line %d", first)}, nil
+	}
+	u.Line = line
+	return u, nil, nil
+}
+
+func (r *Reader) lastLine() int {
+	line, _ := r.csv.FieldPos(0)
+	return line
+}
+
+// count notes which credentials a well-formed row carried, for the summary;
+// rejected rows count too, since theirs are dropped as well.
+func (r *Reader) count(rec []string) {
+	pw := r.field(rec, colPasswordDigest) != ""
+	totp := r.field(rec, colTOTPSecret) != ""
+	if pw {
+		r.creds.PasswordDigests++
+	}
+	if totp {
+		r.creds.TOTPSecrets++
+	}
+	if pw || totp || r.field(rec, colPasswordHasher) != "" {
+		r.creds.Rows++
+	}
+}
+
+// Credentials counts the credentials the rows carried, all of them dropped.
+func (r *Reader) Credentials() Credentials { return r.creds }
+
+// BytesRead is how much of the input has been consumed (read ahead by a
+// buffer), for a progress bar.
+func (r *Reader) BytesRead() int64 { return r.in.n }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Rows is the number of data rows read so far, rejected ones included.
+func (r *Reader) Rows() int { return r.rows }
+
+// parse validates one record and builds the user, or says why it cannot.
+func (r *Reader) parse(rec []string) (clerksync.ImportUser, string) {
+	if len(rec) != r.width {
+		return clerksync.ImportUser{}, fmt.Sprintf("has %d fields, the header has %d", len(rec), r.width)
+	}
+	id := r.field(rec, colID)
+	switch {
+	case id == "":
+		return clerksync.ImportUser{}, "no id"
+	case !clerksync.ValidUserID(id):
+		return clerksync.ImportUser{}, "id is not a Clerk user id (user_ followed by letters, digits or _)"
+	}
+	// Credentials are only looked at, never copied: what leaves is whether
+	// they were there.
+	for _, col := range [...]int{colFirstName, colLastName, colUsername, colPrimaryEmail, colPrimaryPhone,
+		colVerifiedEmails, colUnverifiedEmails, colVerifiedPhones, colUnverifiedPhones} {
+		v := r.field(rec, col)
+		if !utf8.ValidString(v) {
+			return clerksync.ImportUser{}, columnNames[col] + " is not valid UTF-8"
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return clerksync.ImportUser{}, columnNames[col] + " contains a NUL byte"
+		}
+	}
+	u := clerksync.ImportUser{
+		ID:              id,
+		FirstName:       optional(r.field(rec, colFirstName)),
+		LastName:        optional(r.field(rec, colLastName)),
+		Username:        optional(r.field(rec, colUsername)),
+		PasswordEnabled: r.field(rec, colPasswordDigest) != "",
+		TOTPEnabled:     r.field(rec, colTOTPSecret) != "",
+	}
+	var emails contacts
+	emails.addAll(r.field(rec, colVerifiedEmails), clerksync.Verified, strings.EqualFold)
+	emails.addAll(r.field(rec, colUnverifiedEmails), clerksync.Unverified, strings.EqualFold)
+	emails.setPrimary(r.field(rec, colPrimaryEmail), strings.EqualFold)
+	var phones contacts
+	phones.addAll(r.field(rec, colVerifiedPhones), clerksync.Verified, exact)
+	phones.addAll(r.field(rec, colUnverifiedPhones), clerksync.Unverified, exact)
+	phones.setPrimary(r.field(rec, colPrimaryPhone), exact)
+	u.Emails = emails.finish(id, clerksync.ImportEmailID)
+	u.Phones = phones.finish(id, clerksync.ImportPhoneID)
+	return u, ""
+}
+
+// field returns a column's value, trimmed; "" when the file has no such
+// column.
+func (r *Reader) field(rec []string, col int) string {
+	i := r.index[col]
+	if i < 0 || i >= len(rec) {
+		return ""
+	}
+	return strings.TrimSpace(rec[i])
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func exact(a, b string) bool { return a == b }
+
+// contacts gathers one user's emails or phones, each value once.
+type contacts []clerksync.ImportContact
+
+// addAll adds the values of a multi-value cell, separated by | or , (the
+// export uses both), skipping values already present.
+func (cs *contacts) addAll(cell, status string, same func(a, b string) bool) {
+	for cell != "" {
+		var v string
+		if i := strings.IndexAny(cell, "|,"); i >= 0 {
+			v, cell = cell[:i], cell[i+1:]
+		} else {
+			v, cell = cell, ""
+		}
+		cs.add(strings.TrimSpace(v), status, same)
+	}
+}
+
+func (cs *contacts) add(v, status string, same func(a, b string) bool) int {
+	if v == "" {
+		return -1
+	}
+	for i, c := range *cs {
+		if same(c.Value, v) {
+			return i
+		}
+	}
+	*cs = append(*cs, clerksync.ImportContact{Value: v, Status: status})
+	return len(*cs) - 1
+}
+
+// setPrimary marks the primary value, adding it without a status when
+// neither list held it.
+func (cs *contacts) setPrimary(v string, same func(a, b string) bool) {
+	if i := cs.add(v, "", same); i >= 0 {
+		(*cs)[i].IsPrimary = true
+	}
+}
+
+func (cs contacts) finish(userID string, id func(userID, value string) string) []clerksync.ImportContact {
+	for i := range cs {
+		cs[i].ID = id(userID, cs[i].Value)
+	}
+	return cs
+}

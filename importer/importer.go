@@ -1,0 +1,157 @@
+// Package importer loads Clerk Dashboard CSV exports into the mirror: it
+// streams the file, validates and normalises each row, writes the rows it
+// rejects (with line number and reason) to a rejects file, and hands the good
+// ones in batches to a clerksync.Loader.
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/clerksync/clerksync"
+)
+
+// DefaultBatchSize is the number of users per Load call: large enough to
+// amortise a transaction, small enough that its per-user advisory locks
+// (one each) leave room in Postgres's shared lock table for the webhook
+// workers running at the same time.
+const DefaultBatchSize = 5000
+
+// Options says where the rows go.
+type Options struct {
+	// Loader writes the batches; nil makes a dry run, which only validates.
+	Loader clerksync.Loader
+	// BatchSize is the number of users per Load call; DefaultBatchSize when 0.
+	BatchSize int
+	// RejectsPath is the rejects file, created at the first rejected row.
+	RejectsPath string
+	// Progress, when not nil, is told about every batch loaded.
+	Progress *Progress
+}
+
+// Credentials counts the credentials that the rows with the header's number
+// of fields carried; none of them is stored anywhere.
+type Credentials struct {
+	Rows            int // rows with a digest, a hasher or a TOTP secret
+	PasswordDigests int
+	TOTPSecrets     int
+}
+
+// Summary is what an import did.
+type Summary struct {
+	// Read is the number of data rows in the file, rejected ones included.
+	Read int
+	// Valid is the number of rows that passed validation: the rows handed to
+	// the loader, or that a dry run would have handed.
+	Valid int
+	// Loaded says what the loader did with the valid rows (zero in a dry run).
+	Loaded   clerksync.LoadResult
+	Rejected int
+	// RejectsPath is the rejects file; "" when no row was rejected.
+	RejectsPath string
+	Credentials Credentials
+	Elapsed     time.Duration
+	DryRun      bool
+}
+
+type batch struct {
+	users []clerksync.ImportUser
+	bytes int64 // input consumed when the batch was complete, for the progress bar
+}
+
+// Run reads every row of r, writes the rejected ones to the rejects file and
+// loads the others in batches, reading the next batch while one is loading.
+// It stops at the first error from the loader or the input; the batches
+// loaded until then stay loaded (loading is idempotent, so running the
+// import again completes it). The summary is valid even with an error.
+func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
+	start := time.Now()
+	size := opt.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	rejects := &rejectsFile{path: opt.RejectsPath}
+	sum := Summary{DryRun: opt.Loader == nil}
+
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan batch, 1)
+	g.Go(func() error {
+		defer close(batches)
+		return readBatches(gctx, r, size, rejects, &sum, batches)
+	})
+	g.Go(func() error {
+		var rows int
+		for b := range batches {
+			var res clerksync.LoadResult
+			if opt.Loader != nil {
+				var err error
+				if res, err = opt.Loader.Load(gctx, b.users); err != nil {
+					return fmt.Errorf("load rows from line %d: %w", b.users[0].Line, err)
+				}
+			}
+			rows += len(b.users)
+			sum.Loaded = sum.Loaded.Add(res)
+			opt.Progress.update(rows, b.bytes)
+		}
+		return nil
+	})
+	err := g.Wait()
+	if cerr := rejects.close(); err == nil {
+		err = cerr
+	}
+	opt.Progress.finish()
+	sum.Read = r.Rows()
+	sum.Rejected = rejects.count
+	if rejects.count > 0 {
+		sum.RejectsPath = rejects.path
+	}
+	sum.Credentials = r.Credentials()
+	sum.Elapsed = time.Since(start)
+	return sum, err
+}
+
+// readBatches reads rows into batches of size users. It writes sum.Valid
+// only, the loading goroutine sum.Loaded only; Run reads both after Wait.
+func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile, sum *Summary, out chan<- batch) error {
+	users := make([]clerksync.ImportUser, 0, size)
+	send := func() error {
+		select {
+		case out <- batch{users: users, bytes: r.BytesRead()}:
+			users = make([]clerksync.ImportUser, 0, size)
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	for {
+		u, rej, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if rej != nil {
+			if err := rejects.write(*rej); err != nil {
+				return err
+			}
+			continue
+		}
+		sum.Valid++
+		users = append(users, u)
+		if len(users) == size {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(users) > 0 {
+		return send()
+	}
+	return nil
+}

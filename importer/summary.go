@@ -1,0 +1,38 @@
+package importer
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Write prints the summary for a person: what was read, loaded, skipped and
+// rejected, the credentials dropped, and the speed.
+func (s Summary) Write(w io.Writer) {
+	rate := float64(s.Read) / max(s.Elapsed.Seconds(), 1e-3)
+	fmt.Fprintf(w, "read        %d rows in %s (%.0f rows/s)\n", s.Read, s.Elapsed.Round(10*time.Millisecond), rate)
+	if s.DryRun {
+		fmt.Fprintf(w, "valid       %d (dry run: nothing written)\n", s.Valid)
+	} else {
+		l := s.Loaded
+		fmt.Fprintf(w, "imported    %d (new %d, updated %d, unchanged %d)\n",
+			l.Inserted+l.Updated+l.Unchanged, l.Inserted, l.Updated, l.Unchanged)
+		fmt.Fprintf(w, "skipped     %d already mirrored from webhooks or a backfill, %d deleted in Clerk\n",
+			l.Mirrored, l.Deleted)
+	}
+	if s.Rejected > 0 {
+		fmt.Fprintf(w, "rejected    %d (see %s)\n", s.Rejected, s.RejectsPath)
+	} else {
+		fmt.Fprintf(w, "rejected    0\n")
+	}
+	c := s.Credentials
+	fmt.Fprintf(w, "credentials %d rows carried some (%d password digests, %d TOTP secrets): dropped, never stored\n",
+		c.Rows, c.PasswordDigests, c.TOTPSecrets)
+}
+
+// Line is the summary in one line, for stderr when rows were rejected.
+func (s Summary) Line() string {
+	return fmt.Sprintf("%d of %d rows rejected (see %s); %d imported, %d skipped",
+		s.Rejected, s.Read, s.RejectsPath, s.Loaded.Inserted+s.Loaded.Updated+s.Loaded.Unchanged,
+		s.Loaded.Mirrored+s.Loaded.Deleted)
+}

@@ -28,6 +28,10 @@ type Config struct {
 	// WorkerConcurrency is how many tasks a worker holds at once; the
 	// events among them are applied to Postgres in shared transactions.
 	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
+	// TaskRetention is how long a completed task stays in Redis, visible in
+	// the dashboard and answering replays as duplicates. Its payload holds the
+	// user's data, so keep it short; 0 removes completed tasks at once.
+	TaskRetention time.Duration `env:"TASK_RETENTION" envDefault:"1h"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// and tasks.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
@@ -38,7 +42,7 @@ type Config struct {
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	environ := map[string]string{}
 	for _, k := range []string{"DATABASE_URL", "DATABASE_SCHEMA", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET",
-		"LISTEN_ADDR", "ADMIN_USER", "ADMIN_PASSWORD", "LOG_FORMAT", "LOG_LEVEL", "WORKER_CONCURRENCY", "SHUTDOWN_TIMEOUT"} {
+		"LISTEN_ADDR", "ADMIN_USER", "ADMIN_PASSWORD", "LOG_FORMAT", "LOG_LEVEL", "WORKER_CONCURRENCY", "TASK_RETENTION", "SHUTDOWN_TIMEOUT"} {
 		if v, ok := lookup(k); ok {
 			environ[k] = v
 		}
@@ -74,6 +78,9 @@ func (c Config) Validate() error {
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, errors.New("WORKER_CONCURRENCY: want at least 1"))
 	}
+	if c.TaskRetention < 0 {
+		errs = append(errs, errors.New("TASK_RETENTION: want 0 or a positive duration"))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: want a positive duration"))
 	}
@@ -107,9 +114,9 @@ func (c Config) LogLevelValue() slog.Level {
 
 // String shows the configuration with every secret hidden.
 func (c Config) String() string {
-	return fmt.Sprintf("DATABASE_URL=%s DATABASE_SCHEMA=%s REDIS_URL=%s CLERK_WEBHOOK_SIGNING_SECRET=%s LISTEN_ADDR=%s ADMIN_USER=%s ADMIN_PASSWORD=%s LOG_FORMAT=%s LOG_LEVEL=%s WORKER_CONCURRENCY=%d SHUTDOWN_TIMEOUT=%s",
+	return fmt.Sprintf("DATABASE_URL=%s DATABASE_SCHEMA=%s REDIS_URL=%s CLERK_WEBHOOK_SIGNING_SECRET=%s LISTEN_ADDR=%s ADMIN_USER=%s ADMIN_PASSWORD=%s LOG_FORMAT=%s LOG_LEVEL=%s WORKER_CONCURRENCY=%d TASK_RETENTION=%s SHUTDOWN_TIMEOUT=%s",
 		c.DatabaseURL, c.DatabaseSchema, c.RedisURL, c.SigningSecrets, c.ListenAddr, c.AdminUser,
-		c.AdminPassword, c.LogFormat, c.LogLevel, c.WorkerConcurrency, c.ShutdownTimeout)
+		c.AdminPassword, c.LogFormat, c.LogLevel, c.WorkerConcurrency, c.TaskRetention, c.ShutdownTimeout)
 }
 
 // GoString hides secrets from %#v too.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -19,29 +20,32 @@ const maxRetry = 25
 type Enqueuer struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	retention time.Duration
 }
 
 var _ clerksync.Enqueuer = (*Enqueuer)(nil)
 
-// NewEnqueuer connects an Enqueuer to Redis.
-func NewEnqueuer(opt asynq.RedisConnOpt) *Enqueuer {
-	return &Enqueuer{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt)}
+// NewEnqueuer connects an Enqueuer to Redis. Completed tasks stay visible
+// (in the dashboard, and as duplicates of a replay) for retention; 0 removes
+// them at once.
+func NewEnqueuer(opt asynq.RedisConnOpt, retention time.Duration) *Enqueuer {
+	return &Enqueuer{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), retention: retention}
 }
 
 // Enqueue stores a task whose payload is the verified body exactly as
 // received. It returns once Redis has acknowledged the write.
 //
-// A delivery whose task is still pending, running or waiting to retry is a
-// Duplicate: nothing new is queued. A delivery whose task was archived after
-// failing is moved back to the queue (Requeued), as the dashboard's "run"
-// would: a replay from Svix is an operator asking for another try. A
-// delivery whose task already completed is queued again and applied again,
-// harmlessly (completed tasks are not retained: their payloads hold
-// personal data).
+// A delivery whose task is still pending, running, waiting to retry or
+// completed within the retention period is a Duplicate: nothing new is
+// queued. A delivery whose task was archived after failing is moved back to
+// the queue (Requeued), as the dashboard's "run" would: a replay from Svix is
+// an operator asking for another try. A delivery whose completed task has
+// expired is queued and applied again, harmlessly.
 func (q *Enqueuer) Enqueue(ctx context.Context, d clerksync.Delivery) (clerksync.EnqueueResult, error) {
 	task := asynq.NewTask(TaskType(d.Type), d.Body)
 	for attempt := 0; ; attempt++ {
-		_, err := q.client.EnqueueContext(ctx, task, asynq.TaskID(d.ID), asynq.Queue(Queue), asynq.MaxRetry(maxRetry))
+		_, err := q.client.EnqueueContext(ctx, task, asynq.TaskID(d.ID), asynq.Queue(Queue),
+			asynq.MaxRetry(maxRetry), asynq.Retention(q.retention))
 		if err == nil {
 			return clerksync.Queued, nil
 		}

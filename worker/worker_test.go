@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := worker.NewEnqueuer(opt)
+	q := worker.NewEnqueuer(opt, 0)
 	t.Cleanup(func() { q.Close() })
 	return &env{redis: opt, conn: conn, enqueuer: q, registry: prometheus.NewRegistry()}
 }
@@ -154,6 +154,26 @@ func TestDuplicateDeliveryQueuedOnce(t *testing.T) {
 	}
 }
 
+func TestRetainedCompletedTaskAnswersReplayAsDuplicate(t *testing.T) {
+	e := newEnv(t)
+	q := worker.NewEnqueuer(e.redis, time.Hour)
+	defer q.Close()
+	d := delivery(t, "msg_kept", "20-user.created.composed-multi-contact.json")
+	if res, err := q.Enqueue(context.Background(), d); err != nil || res != clerksync.Queued {
+		t.Fatalf("first: %s %v", res, err)
+	}
+	e.startWorker(t)
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	eventually(t, "the task to be completed and kept", func() bool {
+		info, err := insp.GetTaskInfo(worker.Queue, "msg_kept")
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
+	if res, err := q.Enqueue(context.Background(), d); err != nil || res != clerksync.Duplicate {
+		t.Fatalf("replay within retention: %s %v", res, err)
+	}
+}
+
 func TestInvalidPayloadArchivedThenReplayRequeues(t *testing.T) {
 	e := newEnv(t)
 	insp := asynq.NewInspector(e.redis)
@@ -184,7 +204,7 @@ func TestRedisUnreachableIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := worker.NewEnqueuer(opt)
+	q := worker.NewEnqueuer(opt, 0)
 	defer q.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -86,7 +86,7 @@ func (a *App) build(ctx context.Context) error {
 }
 
 func (a *App) buildHTTP() error {
-	a.enqueuer = worker.NewEnqueuer(a.redis)
+	a.enqueuer = worker.NewEnqueuer(a.redis, a.cfg.TaskRetention)
 	receiver, err := webhooks.NewHandler(webhooks.Options{
 		Secrets: a.cfg.SigningSecrets.Reveal(), Enqueuer: a.enqueuer, Logger: a.log, Registerer: a.registry,
 	})

@@ -109,7 +109,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from the environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL,\n"+
 		"CLERK_WEBHOOK_SIGNING_SECRET, LISTEN_ADDR, ADMIN_USER, ADMIN_PASSWORD, LOG_FORMAT, LOG_LEVEL,\n"+
-		"WORKER_CONCURRENCY, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h for a command's flags.")
+		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h for a command's flags.")
 }
 
 // newFlags returns a flag set whose -h prints the command's usage to stderr.

@@ -1,0 +1,164 @@
+// Package webhooks is the HTTP edge of clerksync: it verifies the Svix
+// signature of a Clerk webhook on the raw bytes, reads just enough of the
+// event to route it, queues user events durably and answers Svix with the
+// status that makes it retry exactly when it should.
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/clerksync/clerksync"
+)
+
+const (
+	// maxBodyBytes is the largest body the receiver reads; Clerk events are a
+	// few kilobytes, so anything near this is not one.
+	maxBodyBytes = 1 << 20
+	// enqueueTimeout leaves Svix's 15 s answer deadline room for the rest of
+	// the request: a slower queue earns a 503 and a retry, not a timeout.
+	enqueueTimeout = 10 * time.Second
+)
+
+// Options configures a Handler.
+type Options struct {
+	// Secrets are the endpoint's "whsec_..." signing secrets; a signature
+	// valid under any one of them is accepted, so that a rotation never
+	// rejects a delivery.
+	Secrets []string
+	// Enqueuer stores verified user events durably for the worker.
+	Enqueuer clerksync.Enqueuer
+	// Logger receives one line per delivery; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the receiver's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock the timestamp window is checked against; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Handler receives Clerk webhooks; it is safe for concurrent use.
+type Handler struct {
+	verifiers []*svix.Webhook
+	enqueuer  clerksync.Enqueuer
+	log       *slog.Logger
+	now       func() time.Time
+	metrics   *metrics
+}
+
+// NewHandler builds a Handler; it fails when no secret is given, a secret is
+// not base64 (with or without its whsec_ prefix), the Enqueuer is nil or the
+// metrics cannot be registered. Its errors never contain a secret.
+func NewHandler(o Options) (*Handler, error) {
+	if len(o.Secrets) == 0 {
+		return nil, errors.New("webhooks: no signing secret")
+	}
+	if o.Enqueuer == nil {
+		return nil, errors.New("webhooks: no enqueuer")
+	}
+	verifiers, err := newVerifiers(o.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: register metrics: %w", err)
+	}
+	h := &Handler{verifiers: verifiers, enqueuer: o.Enqueuer, log: o.Logger, now: o.Now, metrics: m}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h, nil
+}
+
+// newVerifiers builds one verifier per secret, once, so that a request only
+// pays for the HMAC. The library's error is not wrapped: it says which byte
+// of the secret is bad, and a secret's shape is no business of the logs.
+func newVerifiers(secrets []string) ([]*svix.Webhook, error) {
+	out := make([]*svix.Webhook, 0, len(secrets))
+	for i, s := range secrets {
+		wh, err := svix.NewWebhook(s)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: signing secret %d of %d: want whsec_ followed by base64", i+1, len(secrets))
+		}
+		out = append(out, wh)
+	}
+	return out, nil
+}
+
+// ServeHTTP answers one delivery: 2xx only once a user event is queued (or
+// an ignored type is recognised), 401/400/405/413 for requests that can never
+// succeed, and 503 when the queue failed, so that Svix retries.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.finish(w, r, h.handle(w, r))
+}
+
+// handle runs the steps in the order the contract needs: nothing is parsed
+// before the signature is verified, nothing is answered 2xx before it is
+// queued.
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request) result {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return rejected(http.StatusMethodNotAllowed, reasonMethod, "", nil)
+	}
+	body, res, ok := readBody(w, r)
+	if !ok {
+		return res
+	}
+	deliveryID, res, ok := h.verify(r.Header, body)
+	if !ok {
+		return res
+	}
+	env, err := clerksync.ParseEnvelope(body)
+	if err != nil {
+		return rejected(http.StatusBadRequest, reasonInvalidEvent, deliveryID, err)
+	}
+	if !clerksync.IsUserEvent(env.Type) {
+		return result{status: http.StatusOK, outcome: outcomeIgnored, deliveryID: deliveryID, eventType: env.Type}
+	}
+	return h.enqueue(r.Context(), clerksync.Delivery{
+		ID: deliveryID, Type: env.Type, UserID: env.ObjectID, Timestamp: env.Timestamp, Body: body,
+	})
+}
+
+// enqueue queues d under a deadline of its own and translates the answer.
+func (h *Handler) enqueue(ctx context.Context, d clerksync.Delivery) result {
+	ctx, cancel := context.WithTimeout(ctx, enqueueTimeout)
+	defer cancel()
+	start := time.Now()
+	got, err := h.enqueuer.Enqueue(ctx, d)
+	h.metrics.enqueueDuration.Observe(time.Since(start).Seconds())
+	res := result{deliveryID: d.ID, eventType: d.Type, userID: d.UserID}
+	if err != nil {
+		// Whatever went wrong, the event is not stored: only a retry can
+		// deliver it, and only a 5xx asks Svix for one.
+		res.status, res.outcome, res.reason = http.StatusServiceUnavailable, outcomeRejected, reasonEnqueueFailed
+		res.err = fmt.Errorf("enqueue %s: %w", d.ID, err)
+		return res
+	}
+	res.status, res.outcome = http.StatusOK, outcomeFor(got)
+	return res
+}
+
+// outcomeFor names an enqueue result; an unknown one still means the task is
+// stored (Enqueue returned no error), so it counts as accepted.
+func outcomeFor(r clerksync.EnqueueResult) string {
+	switch r {
+	case clerksync.Duplicate:
+		return outcomeDuplicate
+	case clerksync.Requeued:
+		return outcomeRequeued
+	default:
+		return outcomeAccepted
+	}
+}

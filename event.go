@@ -39,31 +39,49 @@ type rawEnvelope struct {
 // type or no data.id, or when a user event names an id that is not a Clerk
 // user id.
 func ParseEnvelope(body []byte) (Envelope, error) {
-	var raw rawEnvelope
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return Envelope{}, fmt.Errorf("%w: body is not a JSON object: %v", ErrInvalidEvent, err)
+	// One pass: data is decoded straight into its id, the rest skipped.
+	var raw struct {
+		Type      string      `json:"type"`
+		Timestamp json.Number `json:"timestamp"`
+		Data      *struct {
+			ID string `json:"id"`
+		} `json:"data"`
 	}
-	return raw.envelope()
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return Envelope{}, fmt.Errorf("%w: body is not a Clerk event: %v", ErrInvalidEvent, err)
+	}
+	id := ""
+	if raw.Data != nil {
+		id = raw.Data.ID
+	}
+	return newEnvelope(raw.Type, raw.Timestamp, id)
 }
 
 func (raw rawEnvelope) envelope() (Envelope, error) {
-	if strings.TrimSpace(raw.Type) == "" {
-		return Envelope{}, fmt.Errorf("%w: no type", ErrInvalidEvent)
-	}
 	var data struct {
 		ID string `json:"id"`
 	}
-	if len(raw.Data) == 0 || json.Unmarshal(raw.Data, &data) != nil || data.ID == "" {
+	if len(raw.Data) > 0 && json.Unmarshal(raw.Data, &data) != nil {
+		return Envelope{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
+	}
+	return newEnvelope(raw.Type, raw.Timestamp, data.ID)
+}
+
+func newEnvelope(typ string, timestamp json.Number, id string) (Envelope, error) {
+	if strings.TrimSpace(typ) == "" {
+		return Envelope{}, fmt.Errorf("%w: no type", ErrInvalidEvent)
+	}
+	if id == "" {
 		return Envelope{}, fmt.Errorf("%w: no data.id", ErrInvalidEvent)
 	}
-	if IsUserEvent(raw.Type) && !ValidUserID(data.ID) {
+	if IsUserEvent(typ) && !ValidUserID(id) {
 		return Envelope{}, fmt.Errorf("%w: data.id is not a Clerk user id", ErrInvalidEvent)
 	}
-	ts, err := envelopeTime(raw.Timestamp)
+	ts, err := envelopeTime(timestamp)
 	if err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{Type: raw.Type, Timestamp: ts, ObjectID: data.ID}, nil
+	return Envelope{Type: typ, Timestamp: ts, ObjectID: id}, nil
 }
 
 // envelopeTime reads the envelope timestamp: Unix milliseconds in real events,

@@ -157,10 +157,10 @@ func TestDecodeTolerantly(t *testing.T) {
 
 func TestParseEventRefusesWhatCanNeverApply(t *testing.T) {
 	for name, body := range map[string]string{
-		"ContactWithoutID":      `{"type":"user.created","timestamp":1,"data":{"id":"user_1","email_addresses":[{"email_address":"x@example.com"}]}}`,
-		"AccountWithoutID":      `{"type":"user.created","timestamp":1,"data":{"id":"user_1","external_accounts":[{"provider":"oauth_google"}]}}`,
-		"WrongFieldType":        `{"type":"user.created","timestamp":1,"data":{"id":"user_1","updated_at":"yesterday"}}`,
-		"NoVersionAtAll":        `{"type":"user.created","data":{"id":"user_1"}}`,
+		"ContactWithoutID": `{"type":"user.created","timestamp":1,"data":{"id":"user_1","email_addresses":[{"email_address":"x@example.com"}]}}`,
+		"AccountWithoutID": `{"type":"user.created","timestamp":1,"data":{"id":"user_1","external_accounts":[{"provider":"oauth_google"}]}}`,
+		"WrongFieldType":   `{"type":"user.created","timestamp":1,"data":{"id":"user_1","updated_at":"yesterday"}}`,
+		"NoVersionAtAll":   `{"type":"user.created","data":{"id":"user_1"}}`,
 		"ContactsNotAList": `{"type":"user.created","timestamp":1,"data":{"id":"user_1","email_addresses":"nope"}}`,
 	} {
 		if _, err := clerksync.ParseEvent("m", []byte(body)); !errors.Is(err, clerksync.ErrInvalidEvent) {

@@ -1,0 +1,68 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/clerksync/clerksync"
+)
+
+// shown is everything of a task's payload the dashboard may show: which
+// event about which user, and when. The delivery id is the task's own id,
+// which the dashboard shows beside the payload with the task's queue times.
+type shown struct {
+	EventType string `json:"event_type"`
+	UserID    string `json:"user_id"`
+	// Timestamp is the envelope time: when Clerk emitted the event.
+	Timestamp string `json:"timestamp,omitempty"`
+	// UpdatedAt is the snapshot's Clerk updated_at, which decides whether an
+	// event is stale.
+	UpdatedAt string `json:"updated_at,omitempty"`
+}
+
+// FormatPayload shows a task's payload (a Clerk event as received) as its
+// event type, user id and times, never the emails, names, phone numbers or
+// metadata it carries. A payload that does not parse is shown as its length
+// only.
+func FormatPayload(_ string, payload []byte) string {
+	env, err := clerksync.ParseEnvelope(payload)
+	if err != nil {
+		return unparsable(payload)
+	}
+	s := shown{EventType: env.Type, UserID: env.ObjectID, Timestamp: rfc3339(env.Timestamp)}
+	var snap struct {
+		Data struct {
+			UpdatedAt *int64 `json:"updated_at"`
+		} `json:"data"`
+	}
+	// A snapshot whose updated_at is not a number still shows its ids.
+	if json.Unmarshal(payload, &snap) == nil && snap.Data.UpdatedAt != nil {
+		s.UpdatedAt = rfc3339(time.UnixMilli(*snap.Data.UpdatedAt))
+	}
+	out, err := json.Marshal(s)
+	if err != nil {
+		return unparsable(payload)
+	}
+	return string(out)
+}
+
+// FormatResult hides whatever a task stored as its result; clerksync's
+// tasks store none.
+func FormatResult(_ string, result []byte) string {
+	if len(result) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("[result hidden, %d bytes]", len(result))
+}
+
+func unparsable(payload []byte) string {
+	return fmt.Sprintf("[unparsable payload, %d bytes]", len(payload))
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -12,12 +12,15 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/clerksync/clerksync/config"
+	"github.com/clerksync/clerksync/dashboard"
 	"github.com/clerksync/clerksync/db"
 	"github.com/clerksync/clerksync/webhooks"
 	"github.com/clerksync/clerksync/worker"
@@ -27,7 +30,7 @@ import (
 type Roles struct {
 	Migrate bool // apply migrations before starting
 	Serve   bool // the HTTP receiver, health, metrics and dashboard
-	Work    bool // the Asynq worker
+	Work    bool // the Asynq worker, with health and metrics over HTTP
 }
 
 // App is one clerksync process: whichever of the receiver and the worker
@@ -38,14 +41,17 @@ type App struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 
-	db       *sqlx.DB
-	redis    asynq.RedisConnOpt
-	enqueuer *worker.Enqueuer
-	worker   *worker.Server
-	http     *http.Server
-	listener net.Listener
-	stopOnce sync.Once
-	stopErr  error
+	db        *sqlx.DB
+	redis     asynq.RedisConnOpt
+	rdb       redis.UniversalClient // readiness and the eviction check
+	enqueuer  *worker.Enqueuer
+	inspector *asynq.Inspector // the queue gauges
+	dashboard *dashboard.Handler
+	worker    *worker.Server
+	http      *http.Server
+	listener  net.Listener
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // NewApp connects what the roles need and builds the parts; Start runs them.
@@ -64,6 +70,12 @@ func (a *App) build(ctx context.Context) error {
 	if a.redis, err = worker.RedisConnOpt(a.cfg.RedisURL.Reveal()); err != nil {
 		return err
 	}
+	rdb, ok := a.redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("REDIS_URL: unsupported connection type %T", a.redis)
+	}
+	a.rdb = rdb
+	checkEviction(ctx, a.log, func(ctx context.Context) (string, error) { return maxmemoryPolicy(ctx, a.rdb) })
 	// The worker's executors plus the readiness check; the receiver only pings.
 	if a.db, err = db.Connect(a.cfg.DatabaseURL.Reveal(), a.cfg.DatabaseSchema, 8); err != nil {
 		return err
@@ -79,25 +91,21 @@ func (a *App) build(ctx context.Context) error {
 			ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, Registerer: a.registry,
 		})
 	}
-	if a.roles.Serve {
-		return a.buildHTTP()
-	}
-	return nil
+	// A worker-only process listens too, for /healthz, /readyz and /metrics
+	// alone, so that split deployments can probe and scrape their workers.
+	return a.buildHTTP()
 }
 
 func (a *App) buildHTTP() error {
-	a.enqueuer = worker.NewEnqueuer(a.redis, a.cfg.TaskRetention)
-	receiver, err := webhooks.NewHandler(webhooks.Options{
-		Secrets: a.cfg.SigningSecrets.Reveal(), Enqueuer: a.enqueuer, Logger: a.log, Registerer: a.registry,
-	})
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
-	mux.Handle("/webhooks/clerk", receiver)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	if a.roles.Serve {
+		if err := a.buildServe(mux); err != nil {
+			return err
+		}
+	}
 	a.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -109,6 +117,36 @@ func (a *App) buildHTTP() error {
 	return nil
 }
 
+// buildServe adds the receiver, the queue gauges and, with credentials, the
+// dashboard. Only receivers export the queue gauges: they describe the
+// shared queue, and one series per queue is what dashboards add up.
+func (a *App) buildServe(mux *http.ServeMux) error {
+	a.enqueuer = worker.NewEnqueuer(a.redis, a.cfg.TaskRetention)
+	receiver, err := webhooks.NewHandler(webhooks.Options{
+		Secrets: a.cfg.SigningSecrets.Reveal(), Enqueuer: a.enqueuer, Logger: a.log, Registerer: a.registry,
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/webhooks/clerk", receiver)
+	a.inspector = asynq.NewInspector(a.redis)
+	if err := a.registry.Register(metrics.NewQueueMetricsCollector(a.inspector)); err != nil {
+		return fmt.Errorf("register queue metrics: %w", err)
+	}
+	if !a.cfg.DashboardEnabled() {
+		a.log.Info("dashboard disabled: set ADMIN_USER and ADMIN_PASSWORD to mount it at /asynq/")
+		return nil
+	}
+	if a.dashboard, err = dashboard.New(dashboard.Options{
+		Redis: a.redis, User: a.cfg.AdminUser, Password: a.cfg.AdminPassword.Reveal(),
+	}); err != nil {
+		return err
+	}
+	mux.Handle(dashboard.DefaultRootPath+"/", a.dashboard)
+	a.log.Info("dashboard enabled", "path", dashboard.DefaultRootPath+"/")
+	return nil
+}
+
 // ready answers 200 only when Postgres and Redis both answer.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -117,7 +155,7 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	if err := db.NewStore(a.db).Ping(ctx); err != nil {
 		problems = append(problems, "postgres")
 	}
-	if err := a.enqueuer.Ping(); err != nil {
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
 		problems = append(problems, "redis")
 	}
 	if len(problems) > 0 {
@@ -148,11 +186,15 @@ func (a *App) Start() error {
 			a.log.Error("http server stopped", "error", err)
 		}
 	}()
-	a.log.Info("receiver listening", "addr", ln.Addr().String())
+	what := "receiver"
+	if !a.roles.Serve {
+		what = "health and metrics"
+	}
+	a.log.Info(what+" listening", "addr", ln.Addr().String())
 	return nil
 }
 
-// Addr is the address the receiver listens on ("" without one).
+// Addr is the address the HTTP server listens on ("" before Start).
 func (a *App) Addr() string {
 	if a.listener == nil {
 		return ""
@@ -197,6 +239,15 @@ func (a *App) shutdown() error {
 func (a *App) Close() {
 	if a.enqueuer != nil {
 		a.enqueuer.Close()
+	}
+	if a.dashboard != nil {
+		a.dashboard.Close()
+	}
+	if a.inspector != nil {
+		a.inspector.Close()
+	}
+	if a.rdb != nil {
+		a.rdb.Close()
 	}
 	if a.db != nil {
 		a.db.Close()

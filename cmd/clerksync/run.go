@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/clerksync/clerksync/config"
 )
@@ -16,7 +19,8 @@ func cmdServe(ctx context.Context, e *Env, args []string) error {
 func cmdWork(ctx context.Context, e *Env, args []string) error {
 	return runRoles(ctx, e, args, Roles{Work: true}, "work",
 		"Runs the worker that applies queued Clerk events to the Postgres mirror. Run as many as you\n"+
-			"like against one Redis and Postgres: events for one user are serialised in Postgres.")
+			"like against one Redis and Postgres: events for one user are serialised in Postgres.\n"+
+			"Serves /healthz, /readyz and /metrics (no receiver, no dashboard) on LISTEN_ADDR.")
 }
 
 func cmdRun(ctx context.Context, e *Env, args []string) error {
@@ -29,7 +33,7 @@ func cmdRun(ctx context.Context, e *Env, args []string) error {
 // app until SIGINT or SIGTERM.
 func runRoles(ctx context.Context, e *Env, args []string, roles Roles, name, summary string) error {
 	fs := newFlags(e, name, "[flags]", summary)
-	listen := fs.String("listen", "", "address to listen on (overrides LISTEN_ADDR)")
+	listen := fs.String("listen", "", "HTTP address to listen on (overrides LISTEN_ADDR)")
 	concurrency := fs.Int("concurrency", 0, "tasks a worker runs at once (overrides WORKER_CONCURRENCY)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -50,12 +54,24 @@ func runRoles(ctx context.Context, e *Env, args []string, roles Roles, name, sum
 		}
 	}
 	log := newLogger(e, cfg)
+	// Libraries that log through the standard log package (the queue
+	// gauges' collector) or go-redis's logger (a Redis that went away) then
+	// write the same JSON or text lines as the rest.
+	slog.SetDefault(log)
+	redis.SetLogger(redisLogger{log})
 	app, err := NewApp(ctx, cfg, roles, log)
 	if err != nil {
 		return err
 	}
 	log.Info("clerksync starting", "command", name, "config", cfg)
 	return app.Run(ctx)
+}
+
+// redisLogger passes go-redis's messages (connection trouble) to slog.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // newLogger is the process's slog logger: JSON unless LOG_FORMAT=text.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -17,10 +18,38 @@ import (
 // Store is the mirror in Postgres. It is safe for concurrent use.
 type Store struct {
 	db *sqlx.DB
+
+	// The write path's statements, prepared once: parsing and planning the
+	// snapshot statement costs as much as running it for one event.
+	mu        sync.Mutex
+	lock      *sql.Stmt
+	snapshots *sql.Stmt
+	deletions *sql.Stmt
 }
 
 // NewStore returns a Store over an open, migrated database.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+// prepared returns the write path's statements, preparing them on first use
+// (not in NewStore, so that a process can start while Postgres is down).
+func (s *Store) prepared(ctx context.Context) (lock, snapshots, deletions *sql.Stmt, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock != nil {
+		return s.lock, s.snapshots, s.deletions, nil
+	}
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{lockUsersSQL, applySnapshotsSQL, applyDeletionsSQL} {
+		if stmts[i], err = s.db.PrepareContext(ctx, q); err != nil {
+			for _, st := range stmts[:i] {
+				st.Close()
+			}
+			return nil, nil, nil, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	s.lock, s.snapshots, s.deletions = stmts[0], stmts[1], stmts[2]
+	return s.lock, s.snapshots, s.deletions, nil
+}
 
 var _ clerksync.Mirror = (*Store)(nil)
 
@@ -75,8 +104,12 @@ func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]cl
 
 func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels []deletionRow) (map[string]bool, error) {
 	written := make(map[string]bool, len(snaps))
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, lockUsersSQL, pq.Array(ids)); err != nil {
+	lock, snapshots, deletions, err := s.prepared(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.StmtContext(ctx, lock).ExecContext(ctx, pq.Array(ids)); err != nil {
 			return fmt.Errorf("lock users: %w", err)
 		}
 		if len(snaps) > 0 {
@@ -84,7 +117,7 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels [
 			if err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, applySnapshotsSQL, doc)
+			rows, err := tx.StmtContext(ctx, snapshots).QueryContext(ctx, doc)
 			if err != nil {
 				return fmt.Errorf("apply snapshots: %w", err)
 			}
@@ -105,7 +138,7 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels [
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, applyDeletionsSQL, doc); err != nil {
+			if _, err := tx.StmtContext(ctx, deletions).ExecContext(ctx, doc); err != nil {
 				return fmt.Errorf("apply deletions: %w", err)
 			}
 		}

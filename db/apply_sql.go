@@ -99,6 +99,12 @@ put_emails AS (
         is_primary = excluded.is_primary, reserved = excluded.reserved,
         linked_to = excluded.linked_to, created_at = excluded.created_at,
         updated_at = excluded.updated_at
+    -- An unchanged row is left alone: no new tuple, index entries or FK check.
+    WHERE (t.user_id, t.email_address, t.verification_status, t.verification_strategy,
+           t.is_primary, t.reserved, t.linked_to, t.created_at, t.updated_at)
+        IS DISTINCT FROM (excluded.user_id, excluded.email_address, excluded.verification_status,
+           excluded.verification_strategy, excluded.is_primary, excluded.reserved,
+           excluded.linked_to, excluded.created_at, excluded.updated_at)
 ),
 new_phones AS (
     SELECT a.id AS user_id, p.*
@@ -126,6 +132,13 @@ put_phones AS (
         reserved_for_second_factor = excluded.reserved_for_second_factor,
         default_second_factor = excluded.default_second_factor,
         created_at = excluded.created_at, updated_at = excluded.updated_at
+    WHERE (t.user_id, t.phone_number, t.verification_status, t.verification_strategy,
+           t.is_primary, t.reserved_for_second_factor, t.default_second_factor,
+           t.created_at, t.updated_at)
+        IS DISTINCT FROM (excluded.user_id, excluded.phone_number, excluded.verification_status,
+           excluded.verification_strategy, excluded.is_primary,
+           excluded.reserved_for_second_factor, excluded.default_second_factor,
+           excluded.created_at, excluded.updated_at)
 ),
 new_wallets AS (
     SELECT a.id AS user_id, x.*
@@ -150,6 +163,11 @@ put_wallets AS (
         verification_strategy = excluded.verification_strategy,
         is_primary = excluded.is_primary, created_at = excluded.created_at,
         updated_at = excluded.updated_at
+    WHERE (t.user_id, t.web3_wallet, t.verification_status, t.verification_strategy,
+           t.is_primary, t.created_at, t.updated_at)
+        IS DISTINCT FROM (excluded.user_id, excluded.web3_wallet, excluded.verification_status,
+           excluded.verification_strategy, excluded.is_primary, excluded.created_at,
+           excluded.updated_at)
 ),
 new_accounts AS (
     SELECT a.id AS user_id, x.*
@@ -182,6 +200,14 @@ put_accounts AS (
         public_metadata = excluded.public_metadata,
         verification_status = excluded.verification_status,
         created_at = excluded.created_at, updated_at = excluded.updated_at
+    WHERE (t.user_id, t.provider, t.provider_user_id, t.identification_id, t.email_address,
+           t.username, t.first_name, t.last_name, t.image_url, t.approved_scopes, t.label,
+           t.public_metadata, t.verification_status, t.created_at, t.updated_at)
+        IS DISTINCT FROM (excluded.user_id, excluded.provider, excluded.provider_user_id,
+           excluded.identification_id, excluded.email_address, excluded.username,
+           excluded.first_name, excluded.last_name, excluded.image_url, excluded.approved_scopes,
+           excluded.label, excluded.public_metadata, excluded.verification_status,
+           excluded.created_at, excluded.updated_at)
 )
 SELECT id FROM written`
 

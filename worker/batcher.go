@@ -20,6 +20,7 @@ type batcher struct {
 	maxBatch  int
 	executors int
 	timeout   time.Duration
+	observe   func(batchSize int)
 	wg        sync.WaitGroup
 	stop      chan struct{}
 }
@@ -34,9 +35,9 @@ type result struct {
 	err     error
 }
 
-func newBatcher(m clerksync.Mirror, executors, maxBatch int) *batcher {
+func newBatcher(m clerksync.Mirror, executors, maxBatch int, observe func(int)) *batcher {
 	return &batcher{
-		mirror: m, requests: make(chan *request), maxBatch: maxBatch,
+		mirror: m, requests: make(chan *request), maxBatch: maxBatch, observe: observe,
 		executors: executors, timeout: 30 * time.Second, stop: make(chan struct{}),
 	}
 }
@@ -109,6 +110,7 @@ func (b *batcher) run(batch []*request) {
 	for i, r := range batch {
 		events[i] = r.event
 	}
+	b.observe(len(events))
 	outcomes, err := b.mirror.ApplyEvents(ctx, events)
 	if err == nil {
 		for i, r := range batch {

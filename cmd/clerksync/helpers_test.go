@@ -35,7 +35,7 @@ type harness struct {
 	logs  *syncBuffer
 }
 
-func startApp(t *testing.T, roles Roles, tweak ...func(*config.Config)) *harness {
+func startApp(t testing.TB, roles Roles, tweak ...func(*config.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(func(k string) (string, bool) {
@@ -118,17 +118,28 @@ func (h *harness) get(t *testing.T, path string) (int, string) {
 
 // drained waits until the queue holds no pending, active, scheduled or
 // retrying task, and fails on any archived one.
-func (h *harness) drained(t *testing.T, within time.Duration) {
+func (h *harness) drained(t testing.TB, within time.Duration) {
+	t.Helper()
+	h.waitDrained(t, within, 50*time.Millisecond, 3)
+}
+
+// drainedQuick returns as soon as the queue is first seen empty, for timing.
+func (h *harness) drainedQuick(t testing.TB) {
+	t.Helper()
+	h.waitDrained(t, 10*time.Minute, 5*time.Millisecond, 1)
+}
+
+func (h *harness) waitDrained(t testing.TB, within, poll time.Duration, quietPolls int) {
 	t.Helper()
 	insp := asynq.NewInspector(h.redis)
 	defer insp.Close()
 	deadline := time.Now().Add(within)
 	quiet := 0
-	for quiet < 3 {
+	for quiet < quietPolls {
 		if time.Now().After(deadline) {
 			t.Fatalf("queue not drained within %s", within)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(poll)
 		info, err := insp.GetQueueInfo(worker.Queue)
 		if err != nil {
 			quiet = 0 // the queue appears with its first task
@@ -145,7 +156,7 @@ func (h *harness) drained(t *testing.T, within time.Duration) {
 	}
 }
 
-func (h *harness) count(t *testing.T, q string, args ...any) int {
+func (h *harness) count(t testing.TB, q string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := h.conn.Get(&n, q, args...); err != nil {

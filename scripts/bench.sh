@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make bench: the receiver, worker and import figures, each against its
+# baseline measured in the same run. The machine is shared and noisy, so each
+# Go benchmark runs COUNT times and the median is reported.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${BENCH_COUNT:-5}
+EVENTS=${BENCH_EVENTS:-20000}
+IMPORT_ROWS=${BENCH_IMPORT_ROWS:-1000000}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+bash scripts/services.sh >/dev/null
+
+echo "== receiver and worker: $EVENTS events per run, $COUNT runs, medians"
+go test -run '^$' -bench 'BenchmarkReceiver|BenchmarkWorker' -benchtime="${EVENTS}x" -count="$COUNT" \
+  -timeout 60m ./cmd/clerksync/ | tee "$out/go.txt" | grep -E '^Benchmark' || true
+
+# median NAME UNIT: the median of one reported metric over the runs.
+median() {
+  grep -E "^$1-[0-9]+ " "$out/go.txt" | awk -v unit="$2" '{for (i = 1; i < NF; i++) if ($(i+1) == unit) print $i}' |
+    sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+
+v_eps=$(median BenchmarkReceiver/verify-only events/s); v_p99=$(median BenchmarkReceiver/verify-only p99-ms)
+r_eps=$(median BenchmarkReceiver/enqueue events/s); r_p99=$(median BenchmarkReceiver/enqueue p99-ms)
+s_eps=$(median BenchmarkWorker/single-event-tx events/s)
+d_eps=$(median BenchmarkWorker/drain events/s); d_batch=$(median BenchmarkWorker/drain events/tx)
+
+echo
+echo "receiver, 32 concurrent clients, 9 KB user.created (median of $COUNT)"
+printf '  %-34s %10s events/s   p99 %6s ms\n' "verify-only baseline" "$v_eps" "$v_p99"
+printf '  %-34s %10s events/s   p99 %6s ms\n' "verify + parse + enqueue (Redis)" "$r_eps" "$r_p99"
+printf '  %-34s %10s\n' "receiver / baseline" "$(ratio "$r_eps" "$v_eps")"
+echo "worker, user.updated with 7 contact rows (median of $COUNT)"
+printf '  %-34s %10s events/s\n' "single-event transactions (16 conns)" "$s_eps"
+printf '  %-34s %10s events/s   %s events/tx\n' "worker draining the queue" "$d_eps" "$d_batch"
+printf '  %-34s %10s   (goal: >= 1)\n' "worker / single-event" "$(ratio "$d_eps" "$s_eps")"
+
+if [ -f scripts/bench-import.sh ]; then
+  echo
+  echo "== import: $IMPORT_ROWS rows"
+  bash scripts/bench-import.sh "$IMPORT_ROWS"
+fi

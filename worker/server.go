@@ -172,4 +172,3 @@ func eventTypeLabel(taskType string) string {
 // redactError keeps an error's message for the log: the domain's errors
 // name ids and reasons, never personal data.
 func redactError(err error) string { return err.Error() }
-

@@ -3,11 +3,22 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 BIN := bin/clerksync
-STATICCHECK_VERSION := 2025.1.1
-# make run's development settings; a real deployment sets its own.
+# staticcheck 2026.2.2, the first release line that knows Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+# make run's development settings; the environment overrides each of them,
+# and a real deployment sets its own.
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clerksync?sslmode=disable
 DEV_SECRET ?= whsec_ZGV2LW9ubHktc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg=
 DEV_ADDR ?= 127.0.0.1:8080
+RUN_ADDR = $(or $(LISTEN_ADDR),$(DEV_ADDR))
+RUN_ADMIN_USER = $(or $(ADMIN_USER),admin)
+# The address to reach the receiver at: ":8080" listens everywhere, so
+# loopback reaches it.
+RUN_HOSTPORT = $(if $(filter :%,$(RUN_ADDR)),127.0.0.1$(RUN_ADDR),$(RUN_ADDR))
+# Only the development defaults are printed: a secret or password from the
+# environment is yours and stays off the terminal.
+SHOW_SECRET = $(if $(CLERK_WEBHOOK_SIGNING_SECRET),"$$CLERK_WEBHOOK_SIGNING_SECRET",$(DEV_SECRET))
+SHOW_PASSWORD = $(if $(ADMIN_PASSWORD),your ADMIN_PASSWORD,password admin)
 
 .PHONY: help
 help: ## list the targets
@@ -22,20 +33,23 @@ build: ## build bin/clerksync
 	go build -o $(BIN) ./cmd/clerksync
 
 .PHONY: run
-run: build ## run the whole service locally: services, migrate, receiver + worker + dashboard
+run: build ## run the whole service locally (services, migrate, receiver + worker + dashboard); prints its URLs
 	@bash scripts/services.sh --create-db clerksync
 	@echo
-	@echo "  receiver   POST http://$(DEV_ADDR)/webhooks/clerk"
-	@echo "  dashboard  http://$(DEV_ADDR)/asynq/   (user admin, password admin)"
-	@echo "  metrics    http://$(DEV_ADDR)/metrics"
-	@echo "  send a signed test event from another terminal:"
-	@echo "    CLERK_WEBHOOK_SIGNING_SECRET=$(DEV_SECRET) LISTEN_ADDR=$(DEV_ADDR) $(BIN) send user.created"
+	@echo "  receiver   POST http://$(RUN_HOSTPORT)/webhooks/clerk"
+	@echo "  dashboard  http://$(RUN_HOSTPORT)/asynq/   (user $(RUN_ADMIN_USER), $(SHOW_PASSWORD))"
+	@echo "  metrics    http://$(RUN_HOSTPORT)/metrics   health /healthz, /readyz"
+	@echo "  send a signed sample event from another terminal:"
+	@echo '    CLERK_WEBHOOK_SIGNING_SECRET=$(SHOW_SECRET) LISTEN_ADDR=$(RUN_HOSTPORT) $(BIN) send user.created'
 	@echo "  then look:  psql -h 127.0.0.1 -U postgres clerksync -c 'select id, primary_email_address from users'"
+	@echo "  Ctrl-C stops it (gracefully, like SIGTERM)."
 	@echo
-	DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" \
-	CLERK_WEBHOOK_SIGNING_SECRET="$${CLERK_WEBHOOK_SIGNING_SECRET:-$(DEV_SECRET)}" \
-	LISTEN_ADDR="$${LISTEN_ADDR:-$(DEV_ADDR)}" ADMIN_USER="$${ADMIN_USER:-admin}" ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" \
-	LOG_FORMAT="$${LOG_FORMAT:-text}" $(BIN) run
+	@# The shell, not make, fills in what the environment may hold secretly,
+	@# so that no secret is on a command line.
+	@DATABASE_URL="$${DATABASE_URL:-$(DEV_DATABASE_URL)}" \
+	  CLERK_WEBHOOK_SIGNING_SECRET="$${CLERK_WEBHOOK_SIGNING_SECRET:-$(DEV_SECRET)}" \
+	  LISTEN_ADDR="$(RUN_ADDR)" ADMIN_USER="$(RUN_ADMIN_USER)" ADMIN_PASSWORD="$${ADMIN_PASSWORD:-admin}" \
+	  LOG_FORMAT="$${LOG_FORMAT:-text}" exec $(BIN) run
 
 .PHONY: test
 test: services ## vet, gofmt check and the race-enabled tests against real Postgres and Redis

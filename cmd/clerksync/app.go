@@ -166,21 +166,29 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ready\n")
 }
 
-// Start listens and starts the worker; it returns at once.
+// Start listens and starts the worker; it returns at once. It binds the
+// address first, so that a process that cannot listen fails before it has
+// taken any task.
 func (a *App) Start() error {
+	if a.http != nil {
+		ln, err := net.Listen("tcp", a.cfg.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", a.cfg.ListenAddr, err)
+		}
+		a.listener = ln
+	}
 	if a.worker != nil {
 		if err := a.worker.Start(); err != nil {
+			if a.listener != nil {
+				a.listener.Close()
+			}
 			return err
 		}
 	}
-	if a.http == nil {
+	if a.listener == nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", a.cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.ListenAddr, err)
-	}
-	a.listener = ln
+	ln := a.listener
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server stopped", "error", err)

@@ -221,6 +221,14 @@ func TestRedisURLForms(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
+	opt, err := worker.RedisConnOpt("redis-sentinel://:pw@s1:26379,s2:26379/3?master=mymaster")
+	if f, ok := opt.(asynq.RedisFailoverClientOpt); err != nil || !ok || f.Password != "pw" || f.SentinelPassword != "pw" ||
+		f.DB != 3 || f.MasterName != "mymaster" || len(f.SentinelAddrs) != 2 {
+		t.Errorf("sentinel: %+v %v", opt, err)
+	}
+	if _, err := worker.RedisConnOpt("redis-sentinel://s1:26379/0"); err == nil {
+		t.Error("sentinel without master accepted")
+	}
 	if _, err := worker.RedisConnOpt("http://:secretpw@x"); err == nil || contains(err.Error(), "secretpw") {
 		t.Errorf("bad scheme: %v", err)
 	}

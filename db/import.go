@@ -20,10 +20,12 @@ import (
 // schema: `clerksync migrate` has not run there.
 var ErrNoSchema = errors.New("the mirror schema is missing: run `clerksync migrate` first")
 
-// ImportLoader is the bulk clerksync.Loader on Postgres: each chunk is
-// COPYed into a session-private staging table and merged set-wise in one
-// transaction. It is safe for concurrent use; each Load takes a connection
-// from the pool.
+// ImportLoader is the bulk clerksync.Loader on Postgres. Each chunk is one
+// transaction holding its users' advisory locks: users the mirror does not
+// know are COPYed straight into its tables, users an earlier import wrote are
+// COPYed into a staging table and merged set-wise, the others are counted and
+// left alone (see import_sql.go). It is safe for concurrent use; each Load
+// takes a connection from the pool.
 type ImportLoader struct {
 	db  *sqlx.DB
 	log *slog.Logger
@@ -52,8 +54,7 @@ func NewImportLoader(ctx context.Context, db *sqlx.DB, log *slog.Logger) (*Impor
 	return &ImportLoader{db: db, log: log}, nil
 }
 
-// maxAttempts bounds the retries of a chunk that lost a deadlock or a
-// serialization conflict, which concurrent webhook batches can cause.
+// maxAttempts bounds the retries of a chunk (see retryable).
 const maxAttempts = 6
 
 // Load writes users in one transaction (see clerksync.Loader). A chunk that
@@ -73,7 +74,7 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 			return clerksync.LoadResult{}, classify(err)
 		}
 		switch {
-		case (pqErr.Code == "40P01" || pqErr.Code == "40001") && attempt < maxAttempts:
+		case retryable(pqErr.Code) && attempt < maxAttempts:
 			l.log.WarnContext(ctx, "import chunk retried", "code", string(pqErr.Code),
 				"attempt", attempt, "rows", len(users), "first_line", users[0].Line)
 			if err := sleep(ctx, time.Duration(attempt*attempt)*20*time.Millisecond); err != nil {
@@ -94,72 +95,186 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 	}
 }
 
+// retryable reports whether a chunk that failed with code may succeed when
+// run again: a deadlock or serialization failure against concurrent
+// webhook batches, or a unique violation from a writer that inserted a user
+// without taking its lock (the retry then sees the row).
+func retryable(code pq.ErrorCode) bool {
+	return code == "40P01" || code == "40001" || code == "23505"
+}
+
 func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUser) (clerksync.LoadResult, error) {
 	tx, err := l.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return clerksync.LoadResult{}, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {
-		return clerksync.LoadResult{}, fmt.Errorf("create staging table: %w", err)
-	}
 	// Not waiting for the WAL flush at commit: a crash may lose the last
 	// chunks reported as loaded, and running the import again restores
 	// them, since it is idempotent.
 	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 		return clerksync.LoadResult{}, fmt.Errorf("set synchronous_commit: %w", err)
 	}
-	if err := stage(ctx, tx, users); err != nil {
-		return clerksync.LoadResult{}, err
-	}
-	ids := make([]string, len(users))
+	ids := pq.StringArray(make([]string, len(users)))
 	for i, u := range users {
 		ids[i] = u.ID
 	}
-	if _, err := tx.ExecContext(ctx, lockUsersSQL, pq.Array(ids)); err != nil {
+	if _, err := tx.ExecContext(ctx, lockUsersSQL, ids); err != nil {
 		return clerksync.LoadResult{}, fmt.Errorf("lock users: %w", err)
 	}
-	var res clerksync.LoadResult
-	var staged int
-	err = tx.QueryRowContext(ctx, mergeImportSQL).Scan(&res.Inserted, &res.Updated, &res.Unchanged, &res.Deleted, &staged)
+	known, err := findImported(ctx, tx, ids)
 	if err != nil {
-		return clerksync.LoadResult{}, fmt.Errorf("merge import: %w", err)
+		return clerksync.LoadResult{}, err
 	}
-	res.Mirrored = staged - res.Inserted - res.Updated - res.Unchanged - res.Deleted
+	var res clerksync.LoadResult
+	var fresh, imported []clerksync.ImportUser
+	for _, u := range users {
+		switch known[u.ID] {
+		case "":
+			fresh = append(fresh, u)
+		case "import":
+			imported = append(imported, u)
+		case "deleted":
+			res.Deleted++
+		default: // webhook, backfill: newer than any export
+			res.Mirrored++
+		}
+	}
+	if err := copyNew(ctx, tx, fresh); err != nil {
+		return clerksync.LoadResult{}, err
+	}
+	res.Inserted = len(fresh)
+	if len(imported) > 0 {
+		if res.Updated, err = updateImported(ctx, tx, imported); err != nil {
+			return clerksync.LoadResult{}, err
+		}
+		res.Unchanged = len(imported) - res.Updated
+	}
 	if err := tx.Commit(); err != nil {
 		return clerksync.LoadResult{}, fmt.Errorf("commit import: %w", err)
 	}
 	return res, nil
 }
 
-// stage COPYs users into the staging table, one row each.
-func stage(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser) error {
-	stmt, err := tx.PrepareContext(ctx, copyStagingSQL)
+// findImported returns the source of each of ids that the mirror holds
+// ("webhook", "backfill", "import"), or "deleted" for a tombstone.
+func findImported(ctx context.Context, tx *sqlx.Tx, ids pq.StringArray) (map[string]string, error) {
+	rows, err := tx.QueryContext(ctx, findImportedSQL, ids)
 	if err != nil {
-		return fmt.Errorf("copy staging: %w", err)
+		return nil, fmt.Errorf("find imported users: %w", err)
 	}
-	defer stmt.Close()
-	args := make([]any, 16)
-	var emails, phones contactArrays
-	for i := range users {
-		u := &users[i]
-		emails.set(u.Emails)
-		phones.set(u.Phones)
-		pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
-		args[0], args[1], args[2], args[3] = u.ID, str(u.Username), str(u.FirstName), str(u.LastName)
-		args[4], args[5] = contactID(pe), contactValue(pe)
-		args[6], args[7] = contactID(pp), contactValue(pp)
-		args[8], args[9] = u.PasswordEnabled, u.TOTPEnabled
-		args[10], args[11], args[12] = emails.ids, emails.values, emails.statuses
-		args[13], args[14], args[15] = phones.ids, phones.values, phones.statuses
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("copy staging: %w", err)
+	defer rows.Close()
+	known := map[string]string{}
+	for rows.Next() {
+		var id, source string
+		if err := rows.Scan(&id, &source); err != nil {
+			return nil, fmt.Errorf("find imported users: %w", err)
+		}
+		known[id] = source
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find imported users: %w", err)
+	}
+	return known, nil
+}
+
+// copyNew COPYs users the mirror does not hold, and their contacts, into
+// the mirror's tables, in id order so that index inserts mostly append.
+func copyNew(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser) error {
+	if len(users) == 0 {
+		return nil
+	}
+	slices.SortFunc(users, func(a, b clerksync.ImportUser) int { return strings.Compare(a.ID, b.ID) })
+	err := copyRows(ctx, tx, copyUsersSQL, func(row func(...any) error) error {
+		for i := range users {
+			u := &users[i]
+			pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
+			err := row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
+				contactID(pe), contactValue(pe), contactID(pp), contactValue(pp),
+				u.PasswordEnabled, u.TOTPEnabled, u.TOTPEnabled, "import")
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("copy users: %w", err)
+	}
+	for _, c := range []struct {
+		sql, what string
+		list      func(*clerksync.ImportUser) []clerksync.ImportContact
+	}{
+		{copyEmailsSQL, "emails", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Emails }},
+		{copyPhonesSQL, "phones", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Phones }},
+	} {
+		err := copyRows(ctx, tx, c.sql, func(row func(...any) error) error {
+			for i := range users {
+				for _, x := range c.list(&users[i]) {
+					if err := row(x.ID, users[i].ID, x.Value, status(x.Status), x.IsPrimary); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", c.what, err)
 		}
 	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
-		return fmt.Errorf("copy staging: %w", err)
-	}
 	return nil
+}
+
+// updateImported stages users an earlier import wrote and merges them,
+// returning how many changed.
+func updateImported(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser) (int, error) {
+	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {
+		return 0, fmt.Errorf("create staging table: %w", err)
+	}
+	var emails, phones contactArrays
+	err := copyRows(ctx, tx, copyStagingSQL, func(row func(...any) error) error {
+		for i := range users {
+			u := &users[i]
+			emails.set(u.Emails)
+			phones.set(u.Phones)
+			pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
+			err := row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
+				contactID(pe), contactValue(pe), contactID(pp), contactValue(pp),
+				u.PasswordEnabled, u.TOTPEnabled,
+				emails.ids, emails.values, emails.statuses, phones.ids, phones.values, phones.statuses)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("copy staging: %w", err)
+	}
+	var updated int
+	if err := tx.QueryRowContext(ctx, updateImportedSQL).Scan(&updated); err != nil {
+		return 0, fmt.Errorf("update imported users: %w", err)
+	}
+	return updated, nil
+}
+
+// copyRows runs one COPY ... FROM STDIN, feeding it the rows that fill
+// writes through row.
+func copyRows(ctx context.Context, tx *sqlx.Tx, query string, fill func(row func(...any) error) error) error {
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	err = fill(func(args ...any) error {
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = stmt.ExecContext(ctx) // flushes the stream and reports its errors
+	return err
 }
 
 // contactArrays holds one user's contacts as the staging table's parallel
@@ -181,6 +296,13 @@ func (a *contactArrays) set(cs []clerksync.ImportContact) {
 		a.values = append(a.values, c.Value)
 		a.statuses = append(a.statuses, c.Status)
 	}
+}
+
+func status(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func str(s *string) any {

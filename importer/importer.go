@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -30,6 +31,9 @@ type Options struct {
 	BatchSize int
 	// RejectsPath is the rejects file, created at the first rejected row.
 	RejectsPath string
+	// Workers is the number of batches loaded at once; 1 when 0. Batches
+	// hold distinct users, so they never wait for each other's locks.
+	Workers int
 	// Progress, when not nil, is told about every batch loaded.
 	Progress *Progress
 }
@@ -84,22 +88,27 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 		defer close(batches)
 		return readBatches(gctx, r, size, rejects, &sum, batches)
 	})
-	g.Go(func() error {
-		var rows int
-		for b := range batches {
-			var res clerksync.LoadResult
-			if opt.Loader != nil {
-				var err error
-				if res, err = opt.Loader.Load(gctx, b.users); err != nil {
-					return fmt.Errorf("load rows from line %d: %w", b.users[0].Line, err)
+	var mu sync.Mutex // guards sum.Loaded, rows and the progress display
+	var rows int
+	for range max(opt.Workers, 1) {
+		g.Go(func() error {
+			for b := range batches {
+				var res clerksync.LoadResult
+				if opt.Loader != nil {
+					var err error
+					if res, err = opt.Loader.Load(gctx, b.users); err != nil {
+						return fmt.Errorf("load rows from line %d: %w", b.users[0].Line, err)
+					}
 				}
+				mu.Lock()
+				rows += len(b.users)
+				sum.Loaded = sum.Loaded.Add(res)
+				opt.Progress.update(rows, b.bytes)
+				mu.Unlock()
 			}
-			rows += len(b.users)
-			sum.Loaded = sum.Loaded.Add(res)
-			opt.Progress.update(rows, b.bytes)
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	err := g.Wait()
 	if cerr := rejects.close(); err == nil {
 		err = cerr
@@ -116,7 +125,7 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 }
 
 // readBatches reads rows into batches of size users. It writes sum.Valid
-// only, the loading goroutine sum.Loaded only; Run reads both after Wait.
+// only, the loading goroutines sum.Loaded only; Run reads both after Wait.
 func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile, sum *Summary, out chan<- batch) error {
 	users := make([]clerksync.ImportUser, 0, size)
 	send := func() error {

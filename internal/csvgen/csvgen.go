@@ -128,7 +128,9 @@ func (g *gen) email(first, last string, n int) string {
 	return fmt.Sprintf("%s%d@%s", local, n, g.pick(domains))
 }
 
-func (g *gen) phone() string { return fmt.Sprintf("+1%03d555%04d", 200+g.rnd.IntN(700), g.rnd.IntN(10000)) }
+func (g *gen) phone() string {
+	return fmt.Sprintf("+1%03d555%04d", 200+g.rnd.IntN(700), g.rnd.IntN(10000))
+}
 
 func (g *gen) goodRow(i int) {
 	id := g.id(i)

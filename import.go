@@ -127,13 +127,15 @@ func (r LoadResult) Total() int {
 
 // Loader writes imported users into the mirror in bulk.
 type Loader interface {
-	// Load writes users, which have distinct ids, in one transaction, taking
-	// the same per-user locks as the webhook path so that an import and a
-	// webhook for one user never interleave. It inserts users the mirror does
-	// not hold, replaces users an earlier import wrote (rows and contacts as a
-	// whole), and never touches a user that came from a webhook or backfill or
-	// that has a tombstone. Loading the same users again changes nothing. On
-	// error nothing of this batch was written; the error wraps ErrUnavailable
-	// when Postgres did not answer or the batch lost a deadlock repeatedly.
+	// Load writes users, which have distinct ids, taking the same per-user
+	// locks as the webhook path so that an import and a webhook for one user
+	// never interleave. It inserts users the mirror does not hold, replaces
+	// users an earlier import wrote (rows and contacts as a whole) when they
+	// differ, and never touches a user that came from a webhook or backfill
+	// or that has a tombstone. Loading the same users again changes nothing.
+	// A batch is one transaction unless Postgres cannot hold its locks at
+	// once; on error, part of it may be written, and loading it again
+	// completes it. The error wraps ErrUnavailable when Postgres did not
+	// answer or the batch lost a deadlock repeatedly.
 	Load(ctx context.Context, users []ImportUser) (LoadResult, error)
 }

@@ -18,10 +18,15 @@ import (
 )
 
 // DefaultBatchSize is the number of users per Load call: large enough to
-// amortise a transaction, small enough that its per-user advisory locks
-// (one each) leave room in Postgres's shared lock table for the webhook
-// workers running at the same time.
-const DefaultBatchSize = 5000
+// amortise a transaction (a larger batch measured no faster), small enough
+// that the advisory locks of two batches loading at once (one lock per user)
+// fit in the shared lock table of a default Postgres (64 locks per
+// transaction x 100 connections) with room left for the webhook workers.
+const DefaultBatchSize = 2500
+
+// DefaultWorkers is the number of batches loaded at once: Postgres spends
+// one CPU per batch, the reader a fraction of another.
+const DefaultWorkers = 2
 
 // Options says where the rows go.
 type Options struct {

@@ -15,6 +15,7 @@ type Progress struct {
 	bar   *progressbar.ProgressBar
 	start time.Time
 	sized bool
+	bytes int64 // the furthest batch loaded: batches finish out of order
 }
 
 // NewProgress returns a progress display writing to w (a terminal); size is
@@ -48,7 +49,8 @@ func (p *Progress) update(rows int, bytes int64) {
 	}
 	rate := float64(rows) / max(time.Since(p.start).Seconds(), 1e-3)
 	p.bar.Describe(fmt.Sprintf("%d rows, %.0f rows/s", rows, rate))
-	p.bar.Set64(bytes)
+	p.bytes = max(p.bytes, bytes)
+	p.bar.Set64(p.bytes)
 }
 
 func (p *Progress) finish() {

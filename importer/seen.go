@@ -4,7 +4,7 @@ import "github.com/cespare/xxhash/v2"
 
 // seenIDs remembers the ids accepted so far and the line of each, to reject a
 // repeated id. It keys on a 64-bit xxhash of the id rather than the id itself:
-// a million ids cost about 20 MB instead of 70, which keeps a multi-million
+// a million ids cost about 24 MB instead of 70, which keeps a multi-million
 // row import within its memory budget. Two different ids share a hash with
 // probability 2^-64 per pair, about 3e-8 for a whole 1M-row file; should it
 // happen, the second row is rejected as a repeat, visibly, in the rejects

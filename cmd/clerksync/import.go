@@ -46,11 +46,11 @@ const importMemoryLimit = 72 << 20
 const exitRejected = 3
 
 func cmdImport(ctx context.Context, e *Env, args []string) error {
-	fs := newFlags(e, "import", "[--rejects PATH] [--dry-run] [--batch N] FILE|-", importHelp)
+	fs := newFlags(e, "import", "[--rejects PATH] [--dry-run] [--batch N] [--parallel N] FILE|-", importHelp)
 	rejects := fs.String("rejects", "", "write rejected rows (line, reason, id) to `PATH`")
 	dryRun := fs.Bool("dry-run", false, "validate and report without connecting to the database or writing to it")
 	batch := fs.Int("batch", importer.DefaultBatchSize, "users per transaction (`N`); each holds one lock per user")
-	workers := fs.Int("parallel", 2, "transactions loading at once (`N`)")
+	workers := fs.Int("parallel", importer.DefaultWorkers, "transactions loading at once (`N`)")
 	file, err := parseImportArgs(fs, args)
 	if err != nil {
 		return err

@@ -104,22 +104,12 @@ func NewReader(in io.Reader) (*Reader, error) {
 		}
 	}
 	if r.index[colID] < 0 {
-		return nil, fmt.Errorf("%w: the header has no %q column (found: %s)", ErrBadFile, "id", headerList(header))
+		// The line is not quoted back: in a file without a header it is a
+		// user's row, credentials included.
+		return nil, fmt.Errorf("%w: the header has no %q column (the first line has %d fields; an export's starts with %s,...)",
+			ErrBadFile, "id", len(header), strings.Join(columnNames[:3], ","))
 	}
 	return r, nil
-}
-
-// headerList shows the header for an error message, shortened: a file that
-// is not an export might hold anything on its first line.
-func headerList(header []string) string {
-	s := strings.Join(header, ",")
-	if len(s) > 120 {
-		s = s[:120] + "..."
-	}
-	if !utf8.ValidString(s) {
-		return "(not UTF-8)"
-	}
-	return s
 }
 
 // Next returns the next row: either a user ready to load, or a reject. It
@@ -138,7 +128,7 @@ func (r *Reader) Next() (clerksync.ImportUser, *Reject, error) {
 		if errors.Is(err, io.EOF) {
 			return clerksync.ImportUser{}, nil, io.EOF
 		}
-		return clerksync.ImportUser{}, nil, fmt.Errorf("read line %d: %w", r.lastLine(), err)
+		return clerksync.ImportUser{}, nil, fmt.Errorf("read row %d: %w", r.rows+1, err)
 	}
 	r.rows++
 	line, _ := r.csv.FieldPos(0)
@@ -160,11 +150,6 @@ func (r *Reader) Next() (clerksync.ImportUser, *Reject, error) {
 	}
 	u.Line = line
 	return u, nil, nil
-}
-
-func (r *Reader) lastLine() int {
-	line, _ := r.csv.FieldPos(0)
-	return line
 }
 
 // count notes which credentials a well-formed row carried, for the summary;

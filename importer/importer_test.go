@@ -317,3 +317,16 @@ func TestProgressDrawsRowsAndRate(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderlessFileNotEchoed(t *testing.T) {
+	row := "user_2YDryYFVMM1W1plDDKz7Gzf4we6,Jane,Doe,,jane.doe@test.com,,jane.doe@test.com,,,,,$2b$10$SECRETDIGEST,bcrypt\n"
+	_, err := importer.NewReader(strings.NewReader(row))
+	if !errors.Is(err, importer.ErrBadFile) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range []string{"SECRET", "jane", "Jane", "user_2Y"} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error quotes the row (%q): %v", s, err)
+		}
+	}
+}

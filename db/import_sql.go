@@ -52,23 +52,24 @@ COPY phone_numbers (id, user_id, phone_number, verification_status, is_primary) 
 // before. It is a temporary table (never WAL-logged, private to the
 // session) that empties itself at every commit. Contacts travel as parallel
 // arrays sorted by id, so that a user is one row; an empty list is NULL.
+// Its columns have the collations of the columns they are compared with.
 const createStagingSQL = `
 CREATE TEMP TABLE IF NOT EXISTS import_users (
-    id                        text NOT NULL,
+    id                        text COLLATE "C" NOT NULL,
     username                  text,
     first_name                text,
     last_name                 text,
-    primary_email_address_id  text,
+    primary_email_address_id  text COLLATE "C",
     primary_email_address     text,
-    primary_phone_number_id   text,
-    primary_phone_number      text,
+    primary_phone_number_id   text COLLATE "C",
+    primary_phone_number      text COLLATE "C",
     password_enabled          boolean NOT NULL,
     totp_enabled              boolean NOT NULL,
-    email_ids                 text[],
+    email_ids                 text[] COLLATE "C",
     email_addresses           text[],
     email_statuses            text[],  -- '' where the export gives no status
-    phone_ids                 text[],
-    phone_numbers             text[],
+    phone_ids                 text[] COLLATE "C",
+    phone_numbers             text[] COLLATE "C",
     phone_statuses            text[]
 ) ON COMMIT DELETE ROWS`
 

@@ -46,11 +46,12 @@ const importMemoryLimit = 72 << 20
 const exitRejected = 3
 
 func cmdImport(ctx context.Context, e *Env, args []string) error {
-	fs := newFlags(e, "import", "[--rejects PATH] [--dry-run] [--batch N] [--parallel N] FILE|-", importHelp)
+	fs := newFlags(e, "import", "[--rejects PATH] [--dry-run] [--batch N] [--parallel N] [--metrics-file PATH] FILE|-", importHelp)
 	rejects := fs.String("rejects", "", "write rejected rows (line, reason, id) to `PATH`")
 	dryRun := fs.Bool("dry-run", false, "validate and report without connecting to the database or writing to it")
 	batch := fs.Int("batch", importer.DefaultBatchSize, "users per transaction (`N`); each holds one lock per user")
 	workers := fs.Int("parallel", importer.DefaultWorkers, "transactions loading at once (`N`)")
+	metricsFile := fs.String("metrics-file", "", "write the import's Prometheus metrics to `PATH` (for node_exporter's textfile collector)")
 	file, err := parseImportArgs(fs, args)
 	if err != nil {
 		return err
@@ -100,6 +101,11 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 	}
 	sum, err := importer.Run(ctx, r, opt)
 	sum.Write(e.Stdout)
+	if *metricsFile != "" {
+		if merr := sum.WriteMetrics(*metricsFile, err == nil); merr != nil {
+			fmt.Fprintf(e.Stderr, "clerksync import: %v\n", merr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("import stopped after %d rows (those loaded stay loaded; running it again completes it): %w", sum.Read, err)
 	}

@@ -470,3 +470,56 @@ func readFixtureFile(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestImportMetricsFile: the import rows by outcome, for the textfile
+// collector, moving with what the import did.
+func TestImportMetricsFile(t *testing.T) {
+	url, conn := impDB(t)
+	// One user already mirrored from a webhook, to be skipped.
+	ev, err := clerksync.ParseEvent("msg_1", []byte(`{"type":"user.created","timestamp":1752566400180,
+		"data":{"id":"user_good_one","updated_at":1752566400165,"email_addresses":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.NewStore(conn).ApplyEvents(context.Background(), []clerksync.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	file := impCopy(t, "../../testdata/import/bad-rows.csv")
+	metrics := filepath.Join(t.TempDir(), "clerksync_import.prom")
+	if res := impRun(t, url, "", "--metrics-file", metrics, file); res.code != exitRejected {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	b, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`clerksync_import_rows_total{outcome="inserted"} 2`,
+		`clerksync_import_rows_total{outcome="skipped_mirrored"} 1`,
+		`clerksync_import_rows_total{outcome="rejected"} 7`,
+		`clerksync_import_rows_total{outcome="updated"} 0`,
+		`clerksync_import_duration_seconds `,
+		`clerksync_import_credential_rows_dropped_total `,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics file lacks %q:\n%s", want, b)
+		}
+	}
+	// Rejected rows are the file's problem: the run itself completed.
+	if !strings.Contains(string(b), "clerksync_import_last_success_timestamp_seconds") {
+		t.Error("a completed import has no last-success time")
+	}
+	// The next run rewrites the file with its own figures.
+	next := filepath.Join(t.TempDir(), "next.csv")
+	os.WriteFile(next, []byte("id,first_name\nuser_good_two,Renamed\nuser_brand_new,New\n"), 0o644)
+	if res := impRun(t, url, "", "--metrics-file", metrics, next); res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	b, _ = os.ReadFile(metrics)
+	for _, want := range []string{`clerksync_import_rows_total{outcome="updated"} 1`, `clerksync_import_rows_total{outcome="inserted"} 1`,
+		`clerksync_import_rows_total{outcome="rejected"} 0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics after the second run lack %q:\n%s", want, b)
+		}
+	}
+}

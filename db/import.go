@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/clerksync/clerksync"
 )
@@ -120,7 +121,7 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 // run again: a deadlock or serialization failure against concurrent
 // webhook batches, or a unique violation from a writer that inserted a user
 // without taking its lock (the retry then sees the row).
-func retryable(code pq.ErrorCode) bool {
+func retryable(code pqerror.Code) bool {
 	return code == "40P01" || code == "40001" || code == "23505"
 }
 

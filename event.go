@@ -1,7 +1,6 @@
 package clerksync
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -55,16 +54,6 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 		id = raw.Data.ID
 	}
 	return newEnvelope(raw.Type, raw.Timestamp, id)
-}
-
-func (raw rawEnvelope) envelope() (Envelope, error) {
-	var data struct {
-		ID string `json:"id"`
-	}
-	if len(raw.Data) > 0 && json.Unmarshal(raw.Data, &data) != nil {
-		return Envelope{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
-	}
-	return newEnvelope(raw.Type, raw.Timestamp, data.ID)
 }
 
 func newEnvelope(typ string, timestamp json.Number, id string) (Envelope, error) {
@@ -149,44 +138,55 @@ func (e Event) Version() time.Time {
 // is not a user.created, user.updated or user.deleted event it can apply.
 func ParseEvent(deliveryID string, body []byte) (Event, error) {
 	var raw rawEnvelope
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if err := d.Decode(&raw); err != nil {
-		return Event{}, fmt.Errorf("%w: body is not a JSON object: %v", ErrInvalidEvent, err)
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return Event{}, fmt.Errorf("%w: body is not a Clerk event: %v", ErrInvalidEvent, err)
 	}
-	env, err := raw.envelope()
+	if !IsUserEvent(raw.Type) {
+		if _, err := newEnvelope(raw.Type, raw.Timestamp, "-"); err != nil {
+			return Event{}, err
+		}
+		return Event{}, fmt.Errorf("%w: type %q is not a user event", ErrInvalidEvent, raw.Type)
+	}
+	// The id comes from decoding data itself: one pass over it, not two.
+	if raw.Type == UserDeleted {
+		return parseDeletion(deliveryID, raw)
+	}
+	u, err := DecodeUser(raw.Data)
 	if err != nil {
 		return Event{}, err
 	}
-	if !IsUserEvent(env.Type) {
-		return Event{}, fmt.Errorf("%w: type %q is not a user event", ErrInvalidEvent, env.Type)
-	}
-	ev := Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: env.ObjectID}
-	if env.Type == UserDeleted {
-		var del struct {
-			ExternalID *string `json:"external_id"`
-		}
-		if err := json.Unmarshal(raw.Data, &del); err != nil {
-			return Event{}, fmt.Errorf("%w: data: %v", ErrInvalidEvent, err)
-		}
-		if ev.Timestamp.IsZero() {
-			return Event{}, fmt.Errorf("%w: user.deleted without a timestamp cannot be ordered", ErrInvalidEvent)
-		}
-		ev.ExternalID = nonEmpty(del.ExternalID)
-		return ev, nil
-	}
-	u, err := DecodeUser(raw.Data)
+	env, err := newEnvelope(raw.Type, raw.Timestamp, u.ID)
 	if err != nil {
 		return Event{}, err
 	}
 	if u.UpdatedAt.IsZero() {
 		// Every real snapshot has updated_at; an example without one is ordered
 		// by its envelope time instead, and refused if it has neither.
-		if ev.Timestamp.IsZero() {
+		if env.Timestamp.IsZero() {
 			return Event{}, fmt.Errorf("%w: snapshot has neither updated_at nor timestamp", ErrInvalidEvent)
 		}
-		u.UpdatedAt = ev.Timestamp
+		u.UpdatedAt = env.Timestamp
 	}
-	ev.User = u
-	return ev, nil
+	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: u.ID, User: u}, nil
+}
+
+// parseDeletion reads a user.deleted event, which carries only the id and
+// perhaps the external_id, and is ordered by its envelope time.
+func parseDeletion(deliveryID string, raw rawEnvelope) (Event, error) {
+	var del struct {
+		ID         string  `json:"id"`
+		ExternalID *string `json:"external_id"`
+	}
+	if len(raw.Data) > 0 && json.Unmarshal(raw.Data, &del) != nil {
+		return Event{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
+	}
+	env, err := newEnvelope(raw.Type, raw.Timestamp, del.ID)
+	if err != nil {
+		return Event{}, err
+	}
+	if env.Timestamp.IsZero() {
+		return Event{}, fmt.Errorf("%w: user.deleted without a timestamp cannot be ordered", ErrInvalidEvent)
+	}
+	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: del.ID,
+		ExternalID: nonEmpty(del.ExternalID)}, nil
 }

@@ -27,7 +27,7 @@ type Config struct {
 	LogLevel       string  `env:"LOG_LEVEL" envDefault:"info"`
 	// WorkerConcurrency is how many tasks a worker holds at once; the
 	// events among them are applied to Postgres in shared transactions.
-	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"64"`
+	WorkerConcurrency int `env:"WORKER_CONCURRENCY" envDefault:"256"`
 	// TaskRetention is how long a completed task stays in Redis, visible in
 	// the dashboard and answering replays as duplicates. Its payload holds the
 	// user's data, so keep it short; 0 removes completed tasks at once.

@@ -113,7 +113,7 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels [
 			return fmt.Errorf("lock users: %w", err)
 		}
 		if len(snaps) > 0 {
-			doc, err := json.Marshal(snaps)
+			doc, err := marshalSnapshots(snaps)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,24 @@ median() {
   grep -E "^$1-[0-9]+ " "$out/go.txt" | awk -v unit="$2" '{for (i = 1; i < NF; i++) if ($(i+1) == unit) print $i}' |
     sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2}'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
+
+# Postgres's own rate for the worker's single-event transaction (BEGIN, the
+# user's advisory lock, the snapshot statement, COMMIT), from pgbench with 16
+# clients in a scratch database: the issue's yardstick for the drain.
+pg_tps=n/a
+if command -v pgbench >/dev/null; then
+  scratch="clerksync_bench_pgbench_$$"
+  psql -qX -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $scratch" >/dev/null
+  trap 'psql -qX -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" >/dev/null 2>&1; rm -rf "$out"' EXIT
+  DATABASE_URL="postgres://postgres@127.0.0.1:5432/$scratch?sslmode=disable" go run ./cmd/clerksync migrate >/dev/null
+  go run ./internal/pgbenchscript > "$out/pgbench.sql"
+  for _ in 1 2 3; do
+    pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T 15 -f "$out/pgbench.sql" "$scratch" 2>/dev/null |
+      awk '/^tps/ {print $3}' >> "$out/pgbench.txt"
+  done
+  pg_tps=$(sort -g "$out/pgbench.txt" | awk '{v[NR] = $1} END {if (NR) print v[int((NR+1)/2)]; else print "n/a"}')
+fi
 
 v_eps=$(median BenchmarkReceiver/verify-only events/s); v_p99=$(median BenchmarkReceiver/verify-only p99-ms)
 r_eps=$(median BenchmarkReceiver/enqueue events/s); r_p99=$(median BenchmarkReceiver/enqueue p99-ms)
@@ -35,9 +52,11 @@ printf '  %-34s %10s events/s   p99 %6s ms\n' "verify-only baseline" "$v_eps" "$
 printf '  %-34s %10s events/s   p99 %6s ms\n' "verify + parse + enqueue (Redis)" "$r_eps" "$r_p99"
 printf '  %-34s %10s\n' "receiver / baseline" "$(ratio "$r_eps" "$v_eps")"
 echo "worker, user.updated with 7 contact rows (median of $COUNT)"
-printf '  %-34s %10s events/s\n' "single-event transactions (16 conns)" "$s_eps"
+printf '  %-34s %10s tx/s (median of 3 x 15 s)\n' "pgbench, same single-event shape" "$pg_tps"
+printf '  %-34s %10s events/s\n' "Go, single-event tx, prepared" "$s_eps"
 printf '  %-34s %10s events/s   %s events/tx\n' "worker draining the queue" "$d_eps" "$d_batch"
-printf '  %-34s %10s   (goal: >= 1)\n' "worker / single-event" "$(ratio "$d_eps" "$s_eps")"
+printf '  %-34s %10s   (goal: >= 1)\n' "worker / pgbench single-event" "$(ratio "$d_eps" "$pg_tps")"
+printf '  %-34s %10s   (goal: >= 1)\n' "worker / Go single-event" "$(ratio "$d_eps" "$s_eps")"
 
 if [ -f scripts/bench-import.sh ]; then
   echo

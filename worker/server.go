@@ -19,7 +19,8 @@ type Options struct {
 	Redis  asynq.RedisConnOpt
 	Mirror clerksync.Mirror
 	// Concurrency is how many tasks run at once; their events share
-	// transactions. Defaults to 64.
+	// transactions. Defaults to 256: more events waiting make larger,
+	// cheaper batches (make bench: 64 drained 1,750/s, 256 about 2,250/s).
 	Concurrency int
 	// Executors is how many transactions run at once. Defaults to 2: on a
 	// 2-core Postgres, two executors with larger batches drained faster than
@@ -47,7 +48,7 @@ type Server struct {
 // NewServer builds a Server; Start runs it.
 func NewServer(o Options) *Server {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 64
+		o.Concurrency = 256
 	}
 	if o.Executors <= 0 {
 		o.Executors = 2

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,45 +52,27 @@ func signAll(b *testing.B, n int, body []byte) []signedRequest {
 func load(b *testing.B, url string, reqs []signedRequest) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: benchClients}}
 	lat := make([]time.Duration, len(reqs))
-	var next sync.Mutex
-	i := 0
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for range benchClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				next.Lock()
-				k := i
-				i++
-				next.Unlock()
-				if k >= len(reqs) {
-					return
-				}
-				r := reqs[k]
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(r.body))
-				req.Header.Set("svix-id", r.id)
-				req.Header.Set("svix-timestamp", r.ts)
-				req.Header.Set("svix-signature", r.sig)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat[k] = time.Since(t0)
-				if resp.StatusCode != http.StatusOK {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	fanOut(b, len(reqs), benchClients, func(k int) error {
+		r := reqs[k]
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(r.body))
+		req.Header.Set("svix-id", r.id)
+		req.Header.Set("svix-timestamp", r.ts)
+		req.Header.Set("svix-signature", r.sig)
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat[k] = time.Since(t0)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	sort.Slice(lat, func(a, c int) bool { return lat[a] < lat[c] })
@@ -160,31 +143,12 @@ func BenchmarkWorker(b *testing.B) {
 		store := db.NewStore(h.conn)
 		h.conn.SetMaxOpenConns(16)
 		events := parseAll(b, benchEvents(b, b.N, b.N/4+1))
-		var wg sync.WaitGroup
-		var next sync.Mutex
-		i := 0
 		b.ResetTimer()
 		start := time.Now()
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					next.Lock()
-					k := i
-					i++
-					next.Unlock()
-					if k >= len(events) {
-						return
-					}
-					if _, err := store.ApplyEvents(context.Background(), events[k:k+1]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		fanOut(b, len(events), 16, func(k int) error {
+			_, err := store.ApplyEvents(context.Background(), events[k:k+1])
+			return err
+		})
 		b.StopTimer()
 		b.ReportMetric(float64(len(events))/time.Since(start).Seconds(), "events/s")
 		b.ReportMetric(0, "ns/op")
@@ -199,7 +163,9 @@ func BenchmarkWorker(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		w, err := NewApp(context.Background(), h.cfg, Roles{Work: true}, discardLogger())
+		cfg := h.cfg
+		cfg.WorkerConcurrency = envInt("WORKER_CONCURRENCY", cfg.WorkerConcurrency)
+		w, err := NewApp(context.Background(), cfg, Roles{Work: true}, discardLogger())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -234,6 +200,26 @@ func meanBatch(b *testing.B, a *App) float64 {
 		}
 	}
 	return 0
+}
+
+// fanOut calls do(0..n-1) from the given number of goroutines and returns
+// when all are done; a goroutine stops at its first error.
+func fanOut(b *testing.B, n, goroutines int, do func(k int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				if err := do(k); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func parseAll(b *testing.B, bodies [][]byte) []clerksync.Event {

@@ -38,27 +38,7 @@ type harness struct {
 func startApp(t testing.TB, roles Roles, tweak ...func(*config.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.Load(func(k string) (string, bool) {
-		switch k {
-		case "DATABASE_URL":
-			return testenv.Postgres(t), true
-		case "REDIS_URL":
-			return testenv.Redis(t), true
-		case "CLERK_WEBHOOK_SIGNING_SECRET":
-			return testSecret, true
-		case "LISTEN_ADDR":
-			return "127.0.0.1:0", true
-		case "SHUTDOWN_TIMEOUT":
-			return "10s", true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
+	cfg := testConfig(t, tweak...)
 	logs := &syncBuffer{}
 	app, err := NewApp(ctx, cfg, roles, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
@@ -81,6 +61,34 @@ func startApp(t testing.TB, roles Roles, tweak ...func(*config.Config)) *harness
 	opt, _ := worker.RedisConnOpt(cfg.RedisURL.Reveal())
 	wh, _ := svix.NewWebhook(testSecret)
 	return &harness{app: app, cfg: cfg, conn: conn, url: "http://" + app.Addr(), redis: opt, wh: wh, logs: logs}
+}
+
+// testConfig is the configuration of a test process: its own Postgres
+// database and Redis DB, the test secret, a free port.
+func testConfig(t testing.TB, tweak ...func(*config.Config)) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(k string) (string, bool) {
+		switch k {
+		case "DATABASE_URL":
+			return testenv.Postgres(t), true
+		case "REDIS_URL":
+			return testenv.Redis(t), true
+		case "CLERK_WEBHOOK_SIGNING_SECRET":
+			return testSecret, true
+		case "LISTEN_ADDR":
+			return "127.0.0.1:0", true
+		case "SHUTDOWN_TIMEOUT":
+			return "10s", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	return cfg
 }
 
 // post signs body as Svix would and posts it to the receiver.

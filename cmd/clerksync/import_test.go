@@ -336,7 +336,7 @@ func TestImportAgainChangesNothing(t *testing.T) {
 
 func TestImportAfterWebhookKeepsTheWebhookRow(t *testing.T) {
 	url, conn := impDB(t)
-	body := readFixtureFile(t, "02-user.created.real-2025-email-code.json")
+	body := readFixture(t, "02-user.created.real-2025-email-code.json")
 	ev, err := clerksync.ParseEvent("msg_1", body)
 	if err != nil {
 		t.Fatal(err)
@@ -460,15 +460,6 @@ func TestRejectsPathDefaults(t *testing.T) {
 			t.Errorf("rejectsPath(%q, %q) = %q, want %q", tt.file, tt.flag, got, tt.want)
 		}
 	}
-}
-
-func readFixtureFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestImportMetricsFile: the import rows by outcome, for the textfile

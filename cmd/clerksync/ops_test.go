@@ -459,25 +459,7 @@ func TestReadinessWithServicesUnreachable(t *testing.T) {
 // App's base URL.
 func bareApp(t *testing.T, roles Roles, tweak ...func(*config.Config)) string {
 	t.Helper()
-	cfg, err := config.Load(func(k string) (string, bool) {
-		switch k {
-		case "DATABASE_URL":
-			return testenv.Postgres(t), true
-		case "REDIS_URL":
-			return testenv.Redis(t), true
-		case "CLERK_WEBHOOK_SIGNING_SECRET":
-			return testSecret, true
-		case "LISTEN_ADDR":
-			return "127.0.0.1:0", true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range tweak {
-		f(&cfg)
-	}
+	cfg := testConfig(t, tweak...)
 	app, err := NewApp(context.Background(), cfg, roles, discardLogger())
 	if err != nil {
 		t.Fatal(err)

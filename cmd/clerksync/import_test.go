@@ -434,8 +434,8 @@ func TestImportRefusals(t *testing.T) {
 
 func TestImportHelp(t *testing.T) {
 	res := impRun(t, "", "", "-h")
-	for _, want := range []string{"Usage: clerksync import [--rejects PATH] [--dry-run] [--batch N] [--parallel N] FILE|-",
-		"-rejects PATH", "-dry-run", "-batch N", "-parallel N", "Exit status"} {
+	for _, want := range []string{"Usage: clerksync import [--rejects PATH] [--dry-run] [--batch N] [--parallel N] [--metrics-file PATH] FILE|-",
+		"-rejects PATH", "-dry-run", "-batch N", "-parallel N", "-metrics-file PATH", "Exit status"} {
 		if res.code != 0 || !strings.Contains(res.stderr, want) {
 			t.Errorf("exit %d, help lacks %q:\n%s", res.code, want, res.stderr)
 		}

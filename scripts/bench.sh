@@ -38,7 +38,7 @@ if command -v pgbench >/dev/null; then
     pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T 15 -f "$out/pgbench.sql" "$scratch" 2>/dev/null |
       awk '/^tps/ {print $3}' >> "$out/pgbench.txt"
   done
-  pg_tps=$(sort -g "$out/pgbench.txt" | awk '{v[NR] = $1} END {if (NR) print v[int((NR+1)/2)]; else print "n/a"}')
+  pg_tps=$(sort -g "$out/pgbench.txt" | awk '{v[NR] = $1} END {if (NR) printf "%.0f", v[int((NR+1)/2)]; else print "n/a"}')
 fi
 
 v_eps=$(median BenchmarkReceiver/verify-only events/s); v_p99=$(median BenchmarkReceiver/verify-only p99-ms)

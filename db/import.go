@@ -126,7 +126,14 @@ func retryable(code pqerror.Code) bool {
 }
 
 func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUser) (clerksync.LoadResult, error) {
-	tx, err := l.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	// A connection of its own, so that the COPYs can reach the driver (see
+	// copyLines) inside the transaction.
+	conn, err := l.db.Connx(ctx)
+	if err != nil {
+		return clerksync.LoadResult{}, err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return clerksync.LoadResult{}, err
 	}
@@ -162,7 +169,7 @@ func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUse
 			res.Mirrored++
 		}
 	}
-	if err := copyNew(ctx, tx, fresh, l.uncheckedContacts); err != nil {
+	if err := copyNew(ctx, conn, tx, fresh, l.uncheckedContacts); err != nil {
 		return clerksync.LoadResult{}, err
 	}
 	res.Inserted = len(fresh)
@@ -212,16 +219,16 @@ func findImported(ctx context.Context, tx *sqlx.Tx, ids pq.StringArray) (map[str
 // the other statements, and every other writer, are checked as usual.
 // Triggers of your own on email_addresses or phone_numbers do not fire for
 // these rows either.
-func copyNew(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser, unchecked bool) error {
+func copyNew(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksync.ImportUser, unchecked bool) error {
 	if len(users) == 0 {
 		return nil
 	}
 	slices.SortFunc(users, func(a, b clerksync.ImportUser) int { return strings.Compare(a.ID, b.ID) })
-	err := copyRows(ctx, tx, copyUsersSQL, func(row func(...any) error) error {
+	err := copyLines(ctx, conn, copyUsersSQL, func(w *copyWriter) error {
 		for i := range users {
 			u := &users[i]
 			pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
-			err := row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
+			err := w.row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
 				contactID(pe), contactValue(pe), contactID(pp), contactValue(pp),
 				u.PasswordEnabled, u.TOTPEnabled, u.TOTPEnabled, "import")
 			if err != nil {
@@ -245,10 +252,10 @@ func copyNew(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser, unc
 		{copyEmailsSQL, "emails", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Emails }},
 		{copyPhonesSQL, "phones", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Phones }},
 	} {
-		err := copyRows(ctx, tx, c.sql, func(row func(...any) error) error {
+		err := copyLines(ctx, conn, c.sql, func(w *copyWriter) error {
 			for i := range users {
 				for _, x := range c.list(&users[i]) {
-					if err := row(x.ID, users[i].ID, x.Value, status(x.Status), x.IsPrimary); err != nil {
+					if err := w.row(x.ID, users[i].ID, x.Value, status(x.Status), x.IsPrimary); err != nil {
 						return err
 					}
 				}

@@ -145,3 +145,20 @@ func randomSuffix(t *testing.T, conn *sqlx.DB) string {
 	}
 	return s
 }
+
+// TestCopyEscapesRoundTrip: the characters COPY's text format gives a
+// meaning arrive as they were, and "\N" as text is not NULL.
+func TestCopyEscapesRoundTrip(t *testing.T) {
+	l, _, conn := newLoader(t)
+	name := "tab\there, newline\nthere, cr\r, backslash \\ and \\N, unicode ŁÓdź"
+	u := importUser("user_escapes", name, []string{`odd\email@example.com`}, nil)
+	u.LastName = sptr(`\N`)
+	load(t, l, u)
+	var first, last, email string
+	if err := conn.QueryRow(`SELECT u.first_name, u.last_name, e.email_address FROM users u JOIN email_addresses e ON e.user_id = u.id`).Scan(&first, &last, &email); err != nil {
+		t.Fatal(err)
+	}
+	if first != name || last != `\N` || email != `odd\email@example.com` {
+		t.Errorf("got %q %q %q", first, last, email)
+	}
+}

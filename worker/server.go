@@ -160,8 +160,10 @@ func (s *Server) logFailure(ctx context.Context, t *asynq.Task, err error) {
 	if archived {
 		level = slog.LevelError
 	}
+	// The error names ids and reasons (the domain's and Postgres's messages),
+	// never values from the payload.
 	s.log.Log(ctx, level, "sync failed", "delivery_id", id, "task_type", t.Type(),
-		"retried", retried, "archived", archived, "error", redactError(err))
+		"retried", retried, "archived", archived, "error", err.Error())
 }
 
 // eventTypeLabel bounds the label's values to the known types.
@@ -171,7 +173,3 @@ func eventTypeLabel(taskType string) string {
 	}
 	return "unknown"
 }
-
-// redactError keeps an error's message for the log: the domain's errors
-// name ids and reasons, never personal data.
-func redactError(err error) string { return err.Error() }

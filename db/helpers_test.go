@@ -16,15 +16,7 @@ import (
 // newStore returns a Store over a fresh, migrated database.
 func newStore(t *testing.T) (*db.Store, *sqlx.DB) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := db.Open(ctx, testenv.Postgres(t), "", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := db.Migrate(ctx, conn, ""); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := testenv.Mirror(t, 8)
 	return db.NewStore(conn), conn
 }
 

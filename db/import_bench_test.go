@@ -15,14 +15,7 @@ import (
 // per chunk (scripts/bench-import.sh measures the whole command at 1M rows).
 func BenchmarkImport(b *testing.B) {
 	ctx := context.Background()
-	conn, err := db.Open(ctx, testenv.Postgres(b), "", 2)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := db.Migrate(ctx, conn, ""); err != nil {
-		b.Fatal(err)
-	}
+	_, conn := testenv.Mirror(b, 2)
 	l, err := db.NewImportLoader(ctx, conn, nil)
 	if err != nil {
 		b.Fatal(err)

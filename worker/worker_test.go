@@ -27,15 +27,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := db.Open(ctx, testenv.Postgres(t), "", 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := db.Migrate(ctx, conn, ""); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := testenv.Mirror(t, 8)
 	opt, err := worker.RedisConnOpt(testenv.Redis(t))
 	if err != nil {
 		t.Fatal(err)

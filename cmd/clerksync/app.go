@@ -42,6 +42,7 @@ type App struct {
 	registry *prometheus.Registry
 
 	db        *sqlx.DB
+	store     *db.Store // the worker's mirror and the readiness check
 	redis     asynq.RedisConnOpt
 	rdb       redis.UniversalClient // readiness and the eviction check
 	enqueuer  *worker.Enqueuer
@@ -80,6 +81,7 @@ func (a *App) build(ctx context.Context) error {
 	if a.db, err = db.Connect(a.cfg.DatabaseURL.Reveal(), a.cfg.DatabaseSchema, 8); err != nil {
 		return err
 	}
+	a.store = db.NewStore(a.db)
 	if a.roles.Migrate {
 		if _, err := db.Migrate(ctx, a.db, a.cfg.DatabaseSchema); err != nil {
 			return err
@@ -87,7 +89,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 	if a.roles.Work {
 		a.worker = worker.NewServer(worker.Options{
-			Redis: a.redis, Mirror: db.NewStore(a.db), Concurrency: a.cfg.WorkerConcurrency,
+			Redis: a.redis, Mirror: a.store, Concurrency: a.cfg.WorkerConcurrency,
 			ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, Registerer: a.registry,
 		})
 	}
@@ -152,7 +154,7 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var problems []string
-	if err := db.NewStore(a.db).Ping(ctx); err != nil {
+	if err := a.store.Ping(ctx); err != nil {
 		problems = append(problems, "postgres")
 	}
 	if err := a.rdb.Ping(ctx).Err(); err != nil {

@@ -44,16 +44,7 @@ func impRun(t *testing.T, dbURL string, stdin string, args ...string) impResult 
 // impDB returns the URL of a fresh, migrated database and a connection to it.
 func impDB(t *testing.T) (string, *sqlx.DB) {
 	t.Helper()
-	url := testenv.Postgres(t)
-	conn, err := db.Open(context.Background(), url, "", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := db.Migrate(context.Background(), conn, ""); err != nil {
-		t.Fatal(err)
-	}
-	return url, conn
+	return testenv.Mirror(t, 2)
 }
 
 // impCopy copies a test file into a temporary directory, where the default

@@ -120,10 +120,13 @@ func (r LoadResult) Add(o LoadResult) LoadResult {
 	}
 }
 
-// Total is the number of users the result accounts for.
-func (r LoadResult) Total() int {
-	return r.Inserted + r.Updated + r.Unchanged + r.Mirrored + r.Deleted
-}
+// Imported is the number of users now in the mirror from this import:
+// inserted, updated or found unchanged.
+func (r LoadResult) Imported() int { return r.Inserted + r.Updated + r.Unchanged }
+
+// Skipped is the number of users left alone: mirrored from a webhook or a
+// backfill, or deleted.
+func (r LoadResult) Skipped() int { return r.Mirrored + r.Deleted }
 
 // Loader writes imported users into the mirror in bulk.
 type Loader interface {

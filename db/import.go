@@ -102,7 +102,7 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 			if err := sleep(ctx, time.Duration(attempt*attempt)*20*time.Millisecond); err != nil {
 				return clerksync.LoadResult{}, err
 			}
-		case pqErr.Code == "53200" && len(users) > 1: // out of shared memory: too many locks at once
+		case pqErr.Code == pqerror.OutOfMemory && len(users) > 1: // out of shared memory: too many locks at once
 			l.log.WarnContext(ctx, "import chunk split: lock table full", "rows", len(users), "first_line", users[0].Line)
 			half := len(users) / 2
 			a, err := l.Load(ctx, users[:half])
@@ -118,11 +118,11 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 }
 
 // retryable reports whether a chunk that failed with code may succeed when
-// run again: a deadlock or serialization failure against concurrent
-// webhook batches, or a unique violation from a writer that inserted a user
-// without taking its lock (the retry then sees the row).
+// run again: a deadlock or serialization failure against concurrent webhook
+// batches. A unique violation is not: every writer of a user holds its lock,
+// so one means a bug (two contacts with one id), which a retry would hide.
 func retryable(code pqerror.Code) bool {
-	return code == "40P01" || code == "40001" || code == "23505"
+	return code == pqerror.TRDeadlockDetected || code == pqerror.TRSerializationFailure
 }
 
 func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUser) (clerksync.LoadResult, error) {

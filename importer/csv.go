@@ -222,9 +222,9 @@ func (r *Reader) parse(rec []string) (clerksync.ImportUser, string) {
 		TOTPEnabled:     r.field(rec, colTOTPSecret) != "",
 	}
 	var emails contacts
-	emails.addAll(r.field(rec, colVerifiedEmails), clerksync.Verified, strings.EqualFold)
-	emails.addAll(r.field(rec, colUnverifiedEmails), clerksync.Unverified, strings.EqualFold)
-	emails.setPrimary(r.field(rec, colPrimaryEmail), strings.EqualFold)
+	emails.addAll(r.field(rec, colVerifiedEmails), clerksync.Verified, sameEmail)
+	emails.addAll(r.field(rec, colUnverifiedEmails), clerksync.Unverified, sameEmail)
+	emails.setPrimary(r.field(rec, colPrimaryEmail), sameEmail)
 	var phones contacts
 	phones.addAll(r.field(rec, colVerifiedPhones), clerksync.Verified, exact)
 	phones.addAll(r.field(rec, colUnverifiedPhones), clerksync.Unverified, exact)
@@ -267,6 +267,11 @@ func optional(s string) *string {
 }
 
 func exact(a, b string) bool { return a == b }
+
+// sameEmail compares addresses by the key ImportEmailID hashes (lower case):
+// two spellings that give one id must be one contact, or the row's COPY
+// fails. (strings.EqualFold differs: "İ" and "i" fold apart but lower alike.)
+func sameEmail(a, b string) bool { return strings.ToLower(a) == strings.ToLower(b) }
 
 // contacts gathers one user's emails or phones, each value once.
 type contacts []clerksync.ImportContact

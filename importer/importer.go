@@ -36,7 +36,7 @@ type Options struct {
 	BatchSize int
 	// RejectsPath is the rejects file, created at the first rejected row.
 	RejectsPath string
-	// Workers is the number of batches loaded at once; 1 when 0. Batches
+	// Workers is the number of batches loaded at once; DefaultWorkers when 0. Batches
 	// hold distinct users, so they never wait for each other's locks.
 	Workers int
 	// Progress, when not nil, is told about every batch loaded.
@@ -95,7 +95,11 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 	})
 	var mu sync.Mutex // guards sum.Loaded, rows and the progress display
 	var rows int
-	for range max(opt.Workers, 1) {
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	for range workers {
 		g.Go(func() error {
 			for b := range batches {
 				var res clerksync.LoadResult
@@ -143,6 +147,11 @@ func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile,
 		}
 	}
 	for {
+		// A failed load or Ctrl-C stops the reading too, not only the
+		// sending, so that Read counts what was read before the stop.
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		u, rej, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break

@@ -330,3 +330,33 @@ func TestHeaderlessFileNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailsThatLowerAlikeAreOneContact: addresses that give one contact id
+// (ImportEmailID lower-cases) are one contact, even where strings.EqualFold
+// would keep them apart, so that no row can carry the same id twice.
+func TestEmailsThatLowerAlikeAreOneContact(t *testing.T) {
+	_, rec := run(t, "id,verified_email_addresses\nuser_dotted,İ@x.com|i@x.com|I@X.COM\n", importer.Options{})
+	u := rec.byID()["user_dotted"]
+	if len(u.Emails) != 1 || u.Emails[0].Value != "İ@x.com" {
+		t.Fatalf("emails %+v, want one: the first spelling", u.Emails)
+	}
+}
+
+// TestFailedRunSaysSoInItsMetrics: the metrics file of a failed import says
+// it failed, since rewriting the file drops the last success time.
+func TestFailedRunSaysSoInItsMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "import.prom")
+	sum := importer.Summary{Read: 10, Rejected: 1}
+	if err := sum.WriteMetrics(path, false); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.Contains(text, "clerksync_import_last_run_success 0") || strings.Contains(text, "last_success_timestamp") ||
+		!strings.Contains(text, `clerksync_import_rows_total{outcome="rejected"} 1`) {
+		t.Errorf("metrics of a failed run:\n%s", text)
+	}
+}

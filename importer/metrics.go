@@ -10,7 +10,8 @@ import (
 // Metrics returns the import's Prometheus series, registered on a registry
 // of their own: clerksync_import_rows_total by outcome (inserted, updated,
 // unchanged, skipped_mirrored, skipped_deleted, rejected), the credentials
-// dropped, the duration, and the time of the run if it succeeded.
+// dropped, the duration, when the run ended and whether it succeeded, and
+// the time of the run if it succeeded.
 func (s Summary) Metrics(succeeded bool, now time.Time) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	rows := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,7 +35,21 @@ func (s Summary) Metrics(succeeded bool, now time.Time) *prometheus.Registry {
 		Help: "How long the last import ran.",
 	})
 	duration.Set(s.Elapsed.Seconds())
-	reg.MustRegister(rows, creds, duration)
+	// The file is rewritten by every run, so a failed run cannot keep the
+	// last success time: it says it failed, and when, instead.
+	lastRun := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "clerksync_import_last_run_timestamp_seconds",
+		Help: "When the last import ended (Unix time).",
+	})
+	lastRun.Set(float64(now.Unix()))
+	ok := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "clerksync_import_last_run_success",
+		Help: "1 when the last import loaded every row it could, 0 when it failed.",
+	})
+	if succeeded {
+		ok.Set(1)
+	}
+	reg.MustRegister(rows, creds, duration, lastRun, ok)
 	if succeeded {
 		last := prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "clerksync_import_last_success_timestamp_seconds",

@@ -16,7 +16,7 @@ func (s Summary) Write(w io.Writer) {
 	} else {
 		l := s.Loaded
 		fmt.Fprintf(w, "imported    %d (new %d, updated %d, unchanged %d)\n",
-			l.Inserted+l.Updated+l.Unchanged, l.Inserted, l.Updated, l.Unchanged)
+			l.Imported(), l.Inserted, l.Updated, l.Unchanged)
 		fmt.Fprintf(w, "skipped     %d already mirrored from webhooks or a backfill, %d deleted in Clerk\n",
 			l.Mirrored, l.Deleted)
 	}
@@ -32,7 +32,10 @@ func (s Summary) Write(w io.Writer) {
 
 // Line is the summary in one line, for stderr when rows were rejected.
 func (s Summary) Line() string {
+	if s.DryRun {
+		return fmt.Sprintf("%d of %d rows rejected (see %s); %d valid (dry run: nothing written)",
+			s.Rejected, s.Read, s.RejectsPath, s.Valid)
+	}
 	return fmt.Sprintf("%d of %d rows rejected (see %s); %d imported, %d skipped",
-		s.Rejected, s.Read, s.RejectsPath, s.Loaded.Inserted+s.Loaded.Updated+s.Loaded.Unchanged,
-		s.Loaded.Mirrored+s.Loaded.Deleted)
+		s.Rejected, s.Read, s.RejectsPath, s.Loaded.Imported(), s.Loaded.Skipped())
 }

@@ -25,7 +25,9 @@ deleted users stay deleted, and a re-run of the same file changes nothing.
 Columns are found by header name in any order; only id is required. Password
 digests, hashers and TOTP secrets are never stored: the summary counts them.
 Rows that cannot be loaded (no id, an id that is not a Clerk user id, the wrong
-number of fields, an id repeated from an earlier row, malformed CSV) are written
+number of fields, an id repeated from an earlier row, malformed CSV, a value
+that is not UTF-8 or holds a NUL byte, an email over 320 bytes or a phone
+number over 64) are written
 with their line number and reason to the rejects file (default: next to FILE,
 users.csv giving users.rejects.csv; for stdin, clerksync-import.rejects.csv in
 the working directory), and every other row loads. Nothing of a rejected row but
@@ -34,7 +36,7 @@ its id is written there.
 The schema must exist: run clerksync migrate first.
 
 Exit status: 0 when every row loaded, 3 when some rows were rejected (the others
-loaded), 1 when the import failed (an unreadable file or a header without an id
+loaded, or with --dry-run would have), 1 when the import failed (an unreadable file or a header without an id
 column loads nothing), 2 for a usage error.`
 
 // importMemoryLimit is the Go heap's soft limit during an import, which
@@ -97,7 +99,8 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		// The heap holds the ids seen (about 24 bytes each) and a few batches
 		// in flight; a soft limit keeps the garbage collector from letting
 		// a multi-million row import grow to twice that.
-		debug.SetMemoryLimit(importMemoryLimit)
+		// Restored after, for callers that run more than the import.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(importMemoryLimit))
 	}
 	sum, err := importer.Run(ctx, r, opt)
 	sum.Write(e.Stdout)
@@ -173,9 +176,11 @@ func sameFile(a, b string) bool {
 	if a == "-" {
 		return false
 	}
-	x, errA := filepath.Abs(a)
-	y, errB := filepath.Abs(b)
-	return errA == nil && errB == nil && x == y
+	// os.SameFile sees through links and relative paths alike; a rejects
+	// file that does not exist yet cannot be the input.
+	x, errA := os.Stat(a)
+	y, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(x, y)
 }
 
 func inputName(file string) string {

@@ -406,6 +406,7 @@ func TestImportRefusals(t *testing.T) {
 		{"TwoFiles", url, []string{sample, sample}, 2, "one FILE only"},
 		{"BadBatch", url, []string{"--batch", "0", sample}, 2, "must be at least 1"},
 		{"RejectsOverInput", url, []string{"--rejects", sample, sample}, 1, "would overwrite the input"},
+		{"RejectsLinkedToInput", url, []string{"--rejects", linkTo(t, sample), sample}, 1, "would overwrite the input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -482,6 +483,8 @@ func TestImportMetricsFile(t *testing.T) {
 		`clerksync_import_rows_total{outcome="updated"} 0`,
 		`clerksync_import_duration_seconds `,
 		`clerksync_import_credential_rows_dropped_total `,
+		`clerksync_import_last_run_success 1`,
+		`clerksync_import_last_run_timestamp_seconds `,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics file lacks %q:\n%s", want, b)
@@ -504,4 +507,18 @@ func TestImportMetricsFile(t *testing.T) {
 			t.Errorf("metrics after the second run lack %q:\n%s", want, b)
 		}
 	}
+}
+
+// linkTo returns a symbolic link to path, in a directory of its own.
+func linkTo(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.csv")
+	if err := os.Symlink(abs, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
 }

@@ -23,9 +23,8 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Lookup func(string) (string, bool)
-	// Stdinfo reports whether stdin/stdout are terminals (progress bars).
-	StdinIsTerminal, StdoutIsTerminal bool
-	StderrIsTerminal                  bool
+	// StderrIsTerminal says whether to draw progress bars.
+	StderrIsTerminal bool
 }
 
 // Config loads and validates the configuration from the environment.
@@ -61,7 +60,6 @@ func main() {
 	defer stop()
 	e := &Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Lookup: os.LookupEnv,
-		StdinIsTerminal: isTerminal(os.Stdin), StdoutIsTerminal: isTerminal(os.Stdout),
 		StderrIsTerminal: isTerminal(os.Stderr),
 	}
 	os.Exit(Main(ctx, e, os.Args[1:]))

@@ -115,18 +115,30 @@ func sendBody(e *Env, what string, now time.Time) ([]byte, error) {
 		return stampSample(raw, now)
 	}
 	if what == "-" {
-		b, err := io.ReadAll(io.LimitReader(e.Stdin, 2<<20))
-		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
-		return b, nil
+		return readEvent(e.Stdin, "stdin")
 	}
-	b, err := os.ReadFile(what)
+	f, err := os.Open(what)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &exitError{code: 2, msg: fmt.Sprintf("%q is neither user.created, user.updated, user.deleted nor a file", what)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	defer f.Close()
+	return readEvent(f, what)
+}
+
+// maxEventBytes is the receiver's body limit: a larger event would only be
+// refused with 413, so it is refused here, whole, rather than cut and signed.
+const maxEventBytes = 1 << 20
+
+func readEvent(r io.Reader, name string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxEventBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(b) > maxEventBytes {
+		return nil, fmt.Errorf("%s is larger than the receiver's 1 MiB limit", name)
 	}
 	return b, nil
 }

@@ -113,6 +113,7 @@ func TestSendFailures(t *testing.T) {
 		{"UnknownType", testSecret, []string{"--url", url, "user.banned"}, "", 2, "neither user.created"},
 		{"TwoTargets", testSecret, []string{"--url", url, "user.created", "user.updated"}, "", 2, "one TYPE or FILE"},
 		{"NobodyListening", testSecret, []string{"--url", "http://127.0.0.1:1/webhooks/clerk"}, "", 1, "is clerksync run or serve listening"},
+		{"TooLargeNotCut", testSecret, []string{"--url", url, "-"}, `{"type":"user.created","data":{"id":"user_x","pad":"` + strings.Repeat("x", 1<<20) + `"}}`, 1, "larger than the receiver's 1 MiB limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, out, errOut := sendEnv(tc.secret, "", []byte(tc.stdin))

@@ -288,7 +288,7 @@ func TestLoaderErrorStopsTheImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = importer.Run(context.Background(), r, importer.Options{Loader: failing{}, BatchSize: 100,
+	_, err = importer.Run(context.Background(), r, importer.Options{Loader: failing{}, BatchSize: 100, Workers: 1,
 		RejectsPath: filepath.Join(t.TempDir(), "r.csv")})
 	if !errors.Is(err, clerksync.ErrUnavailable) || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("err = %v", err)

@@ -121,7 +121,17 @@ type Event struct {
 	User *User
 	// ExternalID is the external_id a user.deleted event carries, if any.
 	ExternalID *string
+	// Source says where a snapshot came from, as stored in users.source:
+	// SourceWebhook (also what the zero value means) or SourceBackfill.
+	Source string
 }
+
+// The sources of snapshots that go through the guarded write path. (Imports
+// have their own bulk path and store "import".)
+const (
+	SourceWebhook  = "webhook"
+	SourceBackfill = "backfill"
+)
 
 // ParseEvent decodes a Clerk user event. It is tolerant of unknown keys, null
 // metadata, second or millisecond envelope times and every known external

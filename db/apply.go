@@ -82,7 +82,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]cl
 		if e.Type == clerksync.UserDeleted {
 			dels = append(dels, deletionRow{ID: e.UserID, ExternalID: e.ExternalID, DeletedAt: e.Timestamp})
 		} else {
-			snaps = append(snaps, newUserRow(e.User))
+			snaps = append(snaps, newUserRow(e.User, e.Source))
 		}
 	}
 	written, err := s.apply(ctx, ids, snaps, dels)

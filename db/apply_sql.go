@@ -30,7 +30,7 @@ WITH input AS (
         backup_code_enabled boolean, banned boolean, locked boolean,
         public_metadata jsonb, private_metadata jsonb, unsafe_metadata jsonb,
         last_sign_in_at timestamptz, last_active_at timestamptz,
-        created_at timestamptz, updated_at timestamptz, raw jsonb,
+        created_at timestamptz, updated_at timestamptz, source text, raw jsonb,
         email_addresses jsonb, phone_numbers jsonb, web3_wallets jsonb, external_accounts jsonb)
 ),
 written AS (
@@ -47,7 +47,7 @@ written AS (
         primary_phone_number, primary_web3_wallet_id, password_enabled, two_factor_enabled,
         totp_enabled, backup_code_enabled, banned, locked, public_metadata, private_metadata,
         unsafe_metadata, last_sign_in_at, last_active_at, created_at, updated_at,
-        'webhook', now(), raw
+        source, now(), raw
     FROM input
     WHERE NOT EXISTS (SELECT 1 FROM deleted_users d WHERE d.id = input.id)
     ORDER BY id

@@ -13,7 +13,7 @@ import (
 // rate for this shape can be measured beside the worker's (make bench).
 // u's ids must contain marker, which :uid replaces.
 func PgbenchScript(u *clerksync.User, marker string) (string, error) {
-	doc, err := marshalSnapshots([]userRow{newUserRow(u)})
+	doc, err := marshalSnapshots([]userRow{newUserRow(u, clerksync.SourceWebhook)})
 	if err != nil {
 		return "", err
 	}

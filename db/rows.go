@@ -37,6 +37,7 @@ type (
 		LastActiveAt          *time.Time      `json:"last_active_at"`
 		CreatedAt             *time.Time      `json:"created_at"`
 		UpdatedAt             *time.Time      `json:"updated_at"`
+		Source                string          `json:"source"`
 		Raw                   json.RawMessage `json:"-"` // spliced in by marshalSnapshots
 		EmailAddresses        []emailRow      `json:"email_addresses"`
 		PhoneNumbers          []phoneRow      `json:"phone_numbers"`
@@ -93,7 +94,10 @@ type (
 	}
 )
 
-func newUserRow(u *clerksync.User) userRow {
+func newUserRow(u *clerksync.User, source string) userRow {
+	if source == "" {
+		source = clerksync.SourceWebhook
+	}
 	r := userRow{
 		ID: u.ID, ExternalID: u.ExternalID, Username: u.Username, FirstName: u.FirstName,
 		LastName: u.LastName, ImageURL: u.ImageURL, HasImage: u.HasImage, Locale: u.Locale,
@@ -105,7 +109,7 @@ func newUserRow(u *clerksync.User) userRow {
 		PublicMetadata: u.PublicMetadata, PrivateMetadata: u.PrivateMetadata,
 		UnsafeMetadata: u.UnsafeMetadata, LastSignInAt: ts(u.LastSignInAt),
 		LastActiveAt: ts(u.LastActiveAt), CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt),
-		Raw:            u.Raw,
+		Source: source, Raw: u.Raw,
 		EmailAddresses: []emailRow{}, PhoneNumbers: []phoneRow{},
 		Web3Wallets: []walletRow{}, ExternalAccounts: []accountRow{},
 	}

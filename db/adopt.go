@@ -35,47 +35,46 @@ var version1Tables = map[string][]string{
 // installs that never set DATABASE_SCHEMA.
 const legacyVersionTable = "goose_db_version"
 
-// adopt records version 1 in versionTable for a schema that holds the
-// mirror's tables from before versionTable existed, so that the migrations
-// do not try to create them again. Both must hold: every table of version 1
-// is there with at least its columns (an application's own users table is
-// not), and the old record agrees. That record is goose_db_version in the
-// schema, which must record version 1 as applied; a schema without one is
-// adopted on the tables alone, because that is where the README's recipe
-// for moving an install leaves it (the old record stays behind in public,
-// which the mirror does not read). An application's goose_db_version is
-// never taken for clerksync's unless the mirror's tables are there too, and
-// it is only read, never written.
+// needsAdoption reports whether schema holds the mirror's tables from
+// before versionTable existed, to be recorded as version 1 so that the
+// migrations do not try to create them again. Both must hold: every table
+// of version 1 is there with at least its columns (an application's own
+// users table is not), and the old record agrees. That record is
+// goose_db_version in the schema, which must record version 1 as applied;
+// a schema without one is adopted on the tables alone, because that is
+// where the README's recipe for moving an install leaves it (the old record
+// stays behind in public, which the mirror does not read). An
+// application's goose_db_version is never taken for clerksync's unless the
+// mirror's tables are there too, and it is only read, never written.
 //
 // A fresh schema beside an earlier install in public is refused instead:
 // after the default moved from public, starting an empty mirror there would
 // leave the application reading tables nothing updates any more. Only
 // public's catalog is read for that, never its tables.
-func adopt(ctx context.Context, conn *sqlx.Conn, schema string) error {
+//
+// It reads the catalog only, so it may run before the schema exists.
+func needsAdoption(ctx context.Context, conn *sqlx.Conn, schema string) (bool, error) {
 	recorded, err := hasRecord(ctx, conn, schema)
 	if err != nil || recorded {
-		return err
+		return false, err
 	}
 	mirror, err := hasVersion1Tables(ctx, conn, schema)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !mirror {
 		if schema == "public" {
-			return nil
+			return false, nil
 		}
 		old, err := hasVersion1Tables(ctx, conn, "public")
 		if err != nil || !old {
-			return err
+			return false, err
 		}
-		return fmt.Errorf("schema %s holds no mirror yet, but schema public holds one from an earlier clerksync: set DATABASE_SCHEMA=public to keep it there, or move its tables to %s (README: Upgrading an install in public)", schema, schema)
+		return false, fmt.Errorf("schema %s holds no mirror yet, but schema public holds one from an earlier clerksync: set DATABASE_SCHEMA=public to keep it there, or move its tables to %s (README: Upgrading an install in public)", schema, schema)
 	}
-	ok, err := legacyRecordAgrees(ctx, conn, schema)
-	if err != nil || !ok {
-		// Left to the migrations, which name the table that is in the way.
-		return err
-	}
-	return recordVersion1(ctx, conn, schema)
+	// When the record disagrees, the migrations run and name the table in
+	// the way.
+	return legacyRecordAgrees(ctx, conn, schema)
 }
 
 // hasRecord reports whether versionTable exists in schema and records a
@@ -159,8 +158,8 @@ func legacyRecordAgrees(ctx context.Context, conn *sqlx.Conn, schema string) (bo
 	return applied, classify(err)
 }
 
-// recordVersion1 writes versionTable as goose itself would have: created
-// with its version 0 row, then version 1 applied.
+// recordVersion1 adopts an install: it writes versionTable as goose itself
+// would have, created with its version 0 row, then version 1 applied.
 func recordVersion1(ctx context.Context, conn *sqlx.Conn, schema string) error {
 	store, err := database.NewStore(database.DialectPostgres, versionTable)
 	if err != nil {

@@ -32,7 +32,7 @@ const versionTable = "clerksync_migrations"
 // be the schema db was opened for. It is safe to run again and from several
 // processes at once: one applies, the others wait and find nothing to do.
 // An install made before the record had its own name is adopted (see
-// adopt.go). A table of the same name already in the schema that clerksync
+// needsAdoption). A table of the same name already in the schema that clerksync
 // did not create fails it with one line naming the table. It returns the
 // versions it applied.
 func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
@@ -80,6 +80,11 @@ func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 		return fmt.Errorf("lock: %w", classify(err))
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
+	// Decided first, so that a refusal creates no schema.
+	adopt, err := needsAdoption(ctx, conn, schema)
+	if err != nil {
+		return err
+	}
 	// The name was checked by Open's pattern; quote it all the same.
 	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema)); err != nil {
 		return fmt.Errorf("create schema %s: %w", schema, classify(err))
@@ -93,7 +98,10 @@ func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 	if current == nil || *current != schema {
 		return fmt.Errorf("the connection is not pinned to schema %s: open it with the same schema", schema)
 	}
-	return adopt(ctx, conn, schema)
+	if adopt {
+		return recordVersion1(ctx, conn, schema)
+	}
+	return nil
 }
 
 // explain turns goose's error, which quotes the whole failing statement,
@@ -105,6 +113,7 @@ func explain(ctx context.Context, db *sqlx.DB, schema string, err error) error {
 		return classify(err)
 	}
 	if pqErr.Code == "42P07" { // duplicate_table: any relation, indexes too
+		dropEmptyRecord(ctx, db, schema)
 		return duplicateError(ctx, db, schema, pqErr)
 	}
 	var partial *goose.PartialError
@@ -144,6 +153,30 @@ func duplicateError(ctx context.Context, db *sqlx.DB, schema string, pqErr *pq.E
 		}
 	}
 	return fmt.Errorf("%s %q already exists in schema %s and clerksync has no record of creating it: %s", kind, m[1], schema, hint)
+}
+
+// dropEmptyRecord removes the record goose created before a first
+// migration failed on a name already taken, so that an operator who points
+// DATABASE_SCHEMA elsewhere is not left with a stray table of clerksync's
+// in the application's schema. It holds the migration lock, so no other
+// run is between creating the record and migrating; a record of any
+// version applied is kept. It is best-effort: the error being reported
+// matters more than the tidying.
+func dropEmptyRecord(ctx context.Context, db *sqlx.DB, schema string) {
+	ctx = context.WithoutCancel(ctx)
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockID)); err != nil {
+		return
+	}
+	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
+	if recorded, err := hasRecord(ctx, conn, schema); err != nil || recorded {
+		return
+	}
+	conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+quoteIdent(schema)+`.`+versionTable)
 }
 
 func quoteIdent(s string) string { return `"` + s + `"` }

@@ -15,8 +15,10 @@ type recorder struct {
 	errs []string
 }
 
-func (r *recorder) Helper()                        {}
-func (r *recorder) Errorf(format string, a ...any) { r.errs = append(r.errs, fmt.Sprintf(format, a...)) }
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, a ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, a...))
+}
 
 // TestAssertPublicEmptyFindsTables: the check every Mirror test ends with
 // does see a table left in public.

@@ -67,9 +67,8 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 }
 
 // prepare creates the schema and adopts an earlier install, under the
-// migration lock, because two concurrent runs of CREATE SCHEMA IF NOT
-// EXISTS can still collide on the catalog and an adoption must be recorded
-// once. goose takes the same lock afterwards on its own connection.
+// migration lock, because two concurrent runs would collide creating the
+// schema and an adoption must be recorded once. goose takes the same lock afterwards on its own connection.
 func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
@@ -85,9 +84,18 @@ func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 	if err != nil {
 		return err
 	}
-	// The name was checked by Open's pattern; quote it all the same.
-	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema)); err != nil {
-		return fmt.Errorf("create schema %s: %w", schema, classify(err))
+	// CREATE SCHEMA IF NOT EXISTS asks for CREATE on the database even when
+	// the schema exists, which a role given only a schema made for it by an
+	// administrator does not have: so only when it is missing.
+	var exists bool
+	if err := conn.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`, schema); err != nil {
+		return classify(err)
+	}
+	if !exists {
+		// The name was checked by Open's pattern; quote it all the same.
+		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA `+quoteIdent(schema)); err != nil {
+			return fmt.Errorf("create schema %s: %w", schema, classify(err))
+		}
 	}
 	// The migrations' DDL is unqualified: it lands in the connection's
 	// current schema, which must be this one.

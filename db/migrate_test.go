@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strings"
@@ -358,4 +359,42 @@ func TestConnectionsPinnedToTheSchema(t *testing.T) {
 	if err := conn.Get(&path, `SHOW search_path`); err != nil || path != "clerk" {
 		t.Fatalf("search_path %q, %v", path, err)
 	}
+}
+
+// TestMigrateIntoASchemaMadeForTheRole: a role that may not create schemas
+// migrates into one an administrator created for it.
+func TestMigrateIntoASchemaMadeForTheRole(t *testing.T) {
+	url, admin := appDB(t)
+	role := "clerksync_test_owner_" + randomSuffix(t, admin)
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`REVOKE CREATE ON DATABASE ` + currentDatabase(t, admin) + ` FROM PUBLIC`,
+		`CREATE SCHEMA clerk AUTHORIZATION ` + role,
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA clerk CASCADE`)
+		admin.Exec(`DROP ROLE IF EXISTS ` + role)
+	})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.User(role)
+	conn := openSchema(t, u.String(), "")
+	if applied := mustMigrate(t, conn, ""); len(applied) == 0 {
+		t.Fatal("nothing applied")
+	}
+}
+
+func currentDatabase(t *testing.T, conn *sqlx.DB) string {
+	t.Helper()
+	var name string
+	if err := conn.Get(&name, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }

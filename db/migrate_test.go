@@ -33,16 +33,22 @@ const (
 )
 
 // moveRecipe is the README's recipe for moving an install from public to
-// the default schema.
-const moveRecipe = `BEGIN;
-CREATE SCHEMA clerk;
-ALTER TABLE public.users             SET SCHEMA clerk;
-ALTER TABLE public.email_addresses   SET SCHEMA clerk;
-ALTER TABLE public.phone_numbers     SET SCHEMA clerk;
-ALTER TABLE public.web3_wallets      SET SCHEMA clerk;
-ALTER TABLE public.external_accounts SET SCHEMA clerk;
-ALTER TABLE public.deleted_users     SET SCHEMA clerk;
-COMMIT;`
+// the default schema, read from the README so that the two cannot drift.
+func moveRecipe(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range strings.Split(string(readme), "```sql")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "SET SCHEMA clerk") {
+			return block
+		}
+	}
+	t.Fatal("README: no recipe with SET SCHEMA clerk")
+	return ""
+}
 
 // appDB creates a database, runs setup in it over a connection with the
 // server's default search_path (as the application has), and returns its
@@ -279,7 +285,7 @@ func TestUpgradeAnOldPublicInstall(t *testing.T) {
 		}
 	})
 	t.Run("MoveThenDefault", func(t *testing.T) {
-		url, app := appDB(t, append(oldInstall(t), moveRecipe)...)
+		url, app := appDB(t, append(oldInstall(t), moveRecipe(t))...)
 		conn := openSchema(t, url, "")
 		if applied := mustMigrate(t, conn, ""); slices.Contains(applied, 1) {
 			t.Fatalf("applied %v: version 1 again", applied)

@@ -47,10 +47,10 @@ const legacyVersionTable = "goose_db_version"
 // application's goose_db_version is never taken for clerksync's unless the
 // mirror's tables are there too, and it is only read, never written.
 //
-// A fresh schema beside an earlier install in public is refused instead:
-// after the default moved from public, starting an empty mirror there would
-// leave the application reading tables nothing updates any more. Only
-// public's catalog is read for that, never its tables.
+// A fresh DefaultSchema beside an earlier install in public is refused
+// instead: after the default moved from public, starting an empty mirror
+// there would leave the application reading tables nothing updates any
+// more. Only public's catalog is read for that, never its tables.
 //
 // It reads the catalog only, so it may run before the schema exists.
 func needsAdoption(ctx context.Context, conn *sqlx.Conn, schema string) (bool, error) {
@@ -63,8 +63,8 @@ func needsAdoption(ctx context.Context, conn *sqlx.Conn, schema string) (bool, e
 		return false, err
 	}
 	if !mirror {
-		if schema == "public" {
-			return false, nil
+		if schema != DefaultSchema {
+			return false, nil // chosen, not defaulted: a mirror of its own
 		}
 		old, err := hasVersion1Tables(ctx, conn, "public")
 		if err != nil || !old {

@@ -311,6 +311,12 @@ func TestUpgradeAnOldPublicInstall(t *testing.T) {
 			t.Fatal("the refusal created schema clerk")
 		}
 	})
+	t.Run("AnotherSchemaChosen", func(t *testing.T) {
+		url, _ := appDB(t, oldInstall(t)...)
+		if applied := mustMigrate(t, openSchema(t, url, "mirror2"), "mirror2"); len(applied) == 0 {
+			t.Fatal("nothing applied")
+		}
+	})
 	t.Run("Concurrently", func(t *testing.T) {
 		url, app := appDB(t, oldInstall(t)...)
 		conn := openSchema(t, url, "public")

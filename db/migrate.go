@@ -68,7 +68,8 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 
 // prepare creates the schema and adopts an earlier install, under the
 // migration lock, because two concurrent runs would collide creating the
-// schema and an adoption must be recorded once. goose takes the same lock afterwards on its own connection.
+// schema and an adoption must be recorded once. goose takes the same lock
+// afterwards, on its own connection.
 func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
@@ -131,8 +132,9 @@ func explain(ctx context.Context, db *sqlx.DB, schema string, err error) error {
 	return classify(pqErr)
 }
 
-// quotedName finds the relation's name in Postgres's message; the server's
-// language may differ, but every translation quotes the name.
+// quotedName finds the relation's name in Postgres's message. The server
+// may speak another language (lc_messages), whose translation quotes the
+// name with its own marks; without a match the message is shown whole.
 var quotedName = regexp.MustCompile(`["“„«»]\s*([^"“”„«»]+?)\s*["”“»«]`)
 
 func duplicateError(ctx context.Context, db *sqlx.DB, schema string, pqErr *pq.Error) error {

@@ -12,6 +12,8 @@ DEV_SECRET ?= whsec_ZGV2LW9ubHktc2lnbmluZy1zZWNyZXQtMTIzNDU2Nzg=
 DEV_ADDR ?= 127.0.0.1:8080
 RUN_ADDR = $(or $(LISTEN_ADDR),$(DEV_ADDR))
 RUN_ADMIN_USER = $(or $(ADMIN_USER),admin)
+# The mirror's schema, for the psql hint: the default unless the environment names one.
+RUN_SCHEMA = $(or $(DATABASE_SCHEMA),clerk)
 # The address to reach the receiver at: ":8080" listens everywhere, so
 # loopback reaches it.
 RUN_HOSTPORT = $(if $(filter :%,$(RUN_ADDR)),127.0.0.1$(RUN_ADDR),$(RUN_ADDR))
@@ -41,7 +43,7 @@ run: build ## run the whole service locally (services, migrate, receiver + worke
 	@echo "  metrics    http://$(RUN_HOSTPORT)/metrics   health /healthz, /readyz"
 	@echo "  send a signed sample event from another terminal:"
 	@echo '    CLERK_WEBHOOK_SIGNING_SECRET=$(SHOW_SECRET) LISTEN_ADDR=$(RUN_HOSTPORT) $(BIN) send user.created'
-	@echo "  then look:  psql -h 127.0.0.1 -U postgres clerksync -c 'select id, primary_email_address from users'"
+	@echo "  then look:  psql -h 127.0.0.1 -U postgres clerksync -c 'select id, primary_email_address from $(RUN_SCHEMA).users'"
 	@echo "  Ctrl-C stops it (gracefully, like SIGTERM)."
 	@echo
 	@# The shell, not make, fills in what the environment may hold secretly,

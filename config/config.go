@@ -17,7 +17,7 @@ import (
 // Config is the whole configuration; see CONTRACT.md and the README's table.
 type Config struct {
 	DatabaseURL    URL     `env:"DATABASE_URL" envDefault:"postgres://postgres:postgres@127.0.0.1:5432/clerksync?sslmode=disable"`
-	DatabaseSchema string  `env:"DATABASE_SCHEMA" envDefault:"public"`
+	DatabaseSchema string  `env:"DATABASE_SCHEMA" envDefault:"clerk"`
 	RedisURL       URL     `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	SigningSecrets Secrets `env:"CLERK_WEBHOOK_SIGNING_SECRET"`
 	ListenAddr     string  `env:"LISTEN_ADDR" envDefault:":8080"`

@@ -22,7 +22,8 @@ func TestDefaultsAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ListenAddr != ":8080" || c.RedisURL.Reveal() != "redis://127.0.0.1:6379/0" ||
-		c.DatabaseURL.Reveal() != "postgres://postgres:postgres@127.0.0.1:5432/clerksync?sslmode=disable" {
+		c.DatabaseURL.Reveal() != "postgres://postgres:postgres@127.0.0.1:5432/clerksync?sslmode=disable" ||
+		c.DatabaseSchema != "clerk" {
 		t.Errorf("defaults: %#v", c)
 	}
 	if got := c.SigningSecrets.Reveal(); len(got) != 2 || got[1] != "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD" {

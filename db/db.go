@@ -4,6 +4,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -20,9 +21,15 @@ import (
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// DefaultSchema holds the mirror when no schema is named: a schema of its
+// own, so that it can sit in an application's database beside public.users
+// and another tool's migration history.
+const DefaultSchema = "clerk"
+
 // Open connects to Postgres and pins every connection's search_path to
-// schema, so that the mirror may live outside public. It checks the
-// connection before returning.
+// schema (DefaultSchema when empty), so that the mirror's unqualified SQL
+// reaches its own tables and nothing else. It checks the connection before
+// returning.
 func Open(ctx context.Context, databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 	db, err := Connect(databaseURL, schema, maxConns)
 	if err != nil {
@@ -40,14 +47,18 @@ func Open(ctx context.Context, databaseURL, schema string, maxConns int) (*sqlx.
 // Connect is Open without the check: connections are made when first used,
 // for processes (the receiver) that must start while Postgres is down.
 func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
+	if schema == "" {
+		schema = DefaultSchema
+	}
 	dsn, err := withSearchPath(databaseURL, schema)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	db := sqlx.NewDb(sql.OpenDB(pinnedConnector{Connector: connector, schema: schema}), "postgres")
 	if maxConns > 0 {
 		db.SetMaxOpenConns(maxConns)
 		db.SetMaxIdleConns(maxConns)
@@ -57,11 +68,9 @@ func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 }
 
 // withSearchPath adds the schema to the URL as a run-time parameter, which
-// lib/pq passes to the server at connection start.
+// lib/pq passes to the server at connection start. It replaces any
+// search_path the URL names: the mirror's schema alone is on the path.
 func withSearchPath(databaseURL, schema string) (string, error) {
-	if schema == "" {
-		schema = "public"
-	}
 	if !schemaName.MatchString(schema) {
 		return "", fmt.Errorf("database schema %q: want a lower-case SQL identifier", schema)
 	}
@@ -73,6 +82,56 @@ func withSearchPath(databaseURL, schema string) (string, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// pinnedConnector checks each new connection's search_path before the pool
+// hands it out. The server always honours the startup parameter, but
+// something in between may not (a pooler told to ignore it, as PgBouncer's
+// ignore_startup_parameters does): such a connection would run the
+// mirror's unqualified SQL against the database's default path, public,
+// where an application's own users table may live.
+type pinnedConnector struct {
+	driver.Connector
+	schema string
+}
+
+func (c pinnedConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path, err := searchPath(ctx, conn)
+	if err == nil && path != c.schema {
+		err = fmt.Errorf("postgres connection has search_path %q, not %q: something between clerksync and Postgres dropped the search_path parameter", path, c.schema)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func searchPath(ctx context.Context, conn driver.Conn) (string, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return "", errors.New("postgres driver cannot query")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT current_setting('search_path')`, nil)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return "", err
+	}
+	switch s := v[0].(type) {
+	case string:
+		return s, nil
+	case []byte:
+		return string(s), nil
+	}
+	return "", fmt.Errorf("search_path: unexpected %T", v[0])
 }
 
 // classify translates a driver error into the domain's vocabulary: trouble

@@ -92,16 +92,16 @@ func TestRoleWithoutReplicationRoleFallsBack(t *testing.T) {
 	role := "clerksync_test_importer_" + randomSuffix(t, conn)
 	for _, q := range []string{
 		`CREATE ROLE ` + role + ` LOGIN`,
-		`GRANT ALL ON ALL TABLES IN SCHEMA public TO ` + role,
-		`GRANT USAGE, CREATE ON SCHEMA public TO ` + role,
+		`GRANT ALL ON ALL TABLES IN SCHEMA ` + db.DefaultSchema + ` TO ` + role,
+		`GRANT USAGE, CREATE ON SCHEMA ` + db.DefaultSchema + ` TO ` + role,
 	} {
 		if _, err := conn.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	t.Cleanup(func() {
-		conn.Exec(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ` + role)
-		conn.Exec(`REVOKE ALL ON SCHEMA public FROM ` + role)
+		conn.Exec(`REVOKE ALL ON ALL TABLES IN SCHEMA ` + db.DefaultSchema + ` FROM ` + role)
+		conn.Exec(`REVOKE ALL ON SCHEMA ` + db.DefaultSchema + ` FROM ` + role)
 		conn.Exec(`DROP ROLE IF EXISTS ` + role)
 	})
 	var dbURL string

@@ -72,7 +72,7 @@ bench() { # bench N REPEAT: prints one result line, the medians of REPEAT runs o
     secs "$t2" "$t3" >>"$work/import.txt"; echo >>"$work/import.txt"
     sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt" >>"$work/rss.txt"
     local loaded
-    loaded=$(psql -qXtA -d "$db" -c "SELECT count(*) FROM users")
+    loaded=$(psql -qXtA -d "$db" -c "SELECT count(*) FROM ${DATABASE_SCHEMA:-clerk}.users")
     if [ "$loaded" != "$good" ]; then
       echo "bench-import: $loaded users in the mirror, want $good" >&2; exit 1
     fi

@@ -35,7 +35,7 @@ if command -v pgbench >/dev/null; then
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$scratch?sslmode=disable" go run ./cmd/clerksync migrate >/dev/null
   go run ./internal/pgbenchscript > "$out/pgbench.sql"
   for _ in 1 2 3; do
-    pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T 15 -f "$out/pgbench.sql" "$scratch" 2>/dev/null |
+    PGOPTIONS="-c search_path=${DATABASE_SCHEMA:-clerk}" pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T 15 -f "$out/pgbench.sql" "$scratch" 2>/dev/null |
       awk '/^tps/ {print $3}' >> "$out/pgbench.txt"
   done
   pg_tps=$(sort -g "$out/pgbench.txt" | awk '{v[NR] = $1} END {if (NR) printf "%.0f", v[int((NR+1)/2)]; else print "n/a"}')

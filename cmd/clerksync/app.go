@@ -84,7 +84,7 @@ func (a *App) build(ctx context.Context) error {
 	a.store = db.NewStore(a.db)
 	if a.roles.Migrate {
 		if _, err := db.Migrate(ctx, a.db, a.cfg.DatabaseSchema); err != nil {
-			return err
+			return fmt.Errorf("migrate: %w", err)
 		}
 	}
 	if a.roles.Work {

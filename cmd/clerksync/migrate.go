@@ -8,7 +8,9 @@ import (
 )
 
 func cmdMigrate(ctx context.Context, e *Env, args []string) error {
-	fs := newFlags(e, "migrate", "", "Applies the embedded schema migrations to DATABASE_URL (schema DATABASE_SCHEMA).\n"+
+	fs := newFlags(e, "migrate", "", "Applies the embedded schema migrations to DATABASE_URL, in schema DATABASE_SCHEMA\n"+
+		"(default clerk; created if missing), recording them in its table clerksync_migrations.\n"+
+		"Touches nothing outside that schema, so it can share an application's database.\n"+
 		"Safe to run again and from several processes at once: one applies, the others wait.")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -248,6 +248,14 @@ func tasksRun(e *Env, args []string) error {
 	if err != nil {
 		return taskError(target, id, err)
 	}
+	switch info.State {
+	case asynq.TaskStatePending:
+		return fmt.Errorf("task %q is pending already: a worker takes it next", id)
+	case asynq.TaskStateActive:
+		return fmt.Errorf("task %q is being applied now", id)
+	case asynq.TaskStateCompleted:
+		return fmt.Errorf("task %q is completed: replay the message from the Clerk Dashboard to apply it again", id)
+	}
 	if err := insp.RunTask(worker.Queue, id); err != nil {
 		return taskError(target, id, err)
 	}
@@ -272,6 +280,9 @@ func tasksDelete(e *Env, args []string) error {
 	info, err := insp.GetTaskInfo(worker.Queue, id)
 	if err != nil {
 		return taskError(target, id, err)
+	}
+	if info.State == asynq.TaskStateActive {
+		return fmt.Errorf("task %q is being applied now: wait until it completes or fails", id)
 	}
 	if err := insp.DeleteTask(worker.Queue, id); err != nil {
 		return taskError(target, id, err)

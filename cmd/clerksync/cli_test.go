@@ -153,12 +153,12 @@ func TestVersion(t *testing.T) {
 // TestVersionFallsBackToLinkerValues: a build without VCS data (the Docker
 // image's) shows what -ldflags -X set.
 func TestVersionFallsBackToLinkerValues(t *testing.T) {
-	defer func(v, c string) { version, commit = v, c }(version, commit)
-	version, commit = "", ""
+	defer func(v, c, m string) { version, commit, modified = v, c, m }(version, commit, modified)
+	version, commit, modified = "", "", ""
 	stamped := readBuildInfo()
-	version, commit = "v9.9.9", "abc123"
+	version, commit, modified = "v9.9.9", "abc123", "true"
 	b := readBuildInfo()
-	if stamped.Commit == "unknown" && b.Commit != "abc123" {
+	if stamped.Commit == "unknown" && (b.Commit != "abc123" || !b.Modified) {
 		t.Errorf("commit fallback ignored: %+v", b)
 	}
 	if stamped.Version == "(devel)" && b.Version != "v9.9.9" {

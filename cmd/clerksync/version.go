@@ -13,12 +13,13 @@ import (
 // version and commit are fallbacks for builds that carry no VCS information,
 // such as the Docker image, whose build context leaves out .git:
 //
-//	go build -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD)"
+//	go build -ldflags "-X main.version=v1.2.3 -X main.commit=$(git rev-parse HEAD) -X main.modified=true"
 //
-// A build from a git checkout needs neither: Go records both.
+// A build from a git checkout needs none: Go records them.
 var (
-	version string
-	commit  string
+	version  string
+	commit   string
+	modified string
 )
 
 // buildInfo is what a binary knows about how it was built.
@@ -52,7 +53,7 @@ func readBuildInfo() buildInfo {
 		b.Version = version
 	}
 	if commit != "" && b.Commit == "unknown" {
-		b.Commit = commit
+		b.Commit, b.Modified = commit, modified == "true"
 	}
 	return b
 }

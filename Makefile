@@ -3,6 +3,13 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 BIN := bin/clerksync
+# make install copies $(BIN) to $(DESTDIR)$(PREFIX)/bin.
+PREFIX ?= /usr/local
+# Go stamps the commit itself in a plain git checkout; this fallback covers
+# builds where it cannot (GOFLAGS=-buildvcs=false, worktrees, tarballs).
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell git status --porcelain 2>/dev/null | grep -q . && echo true)
+GO_LDFLAGS := -X main.commit=$(COMMIT) -X main.modified=$(MODIFIED)
 # staticcheck 2026.2.2, the first release line that knows Go 1.26.
 STATICCHECK_VERSION := v0.8.2
 # make run's development settings; the environment overrides each of them,
@@ -32,7 +39,13 @@ services: ## start Postgres and Redis (installing them on a fresh Debian machine
 
 .PHONY: build
 build: ## build bin/clerksync
-	go build -o $(BIN) ./cmd/clerksync
+	go build -ldflags "$(GO_LDFLAGS)" -o $(BIN) ./cmd/clerksync
+
+.PHONY: install
+install: build ## install clerksync into $(PREFIX)/bin (PREFIX=/usr/local; DESTDIR for packaging)
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	install -m 0755 $(BIN) "$(DESTDIR)$(PREFIX)/bin/clerksync"
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/clerksync"
 
 .PHONY: run
 run: build ## run the whole service locally (services, migrate, receiver + worker + dashboard); prints its URLs

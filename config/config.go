@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -143,10 +144,34 @@ func scrub(err error) error {
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
-			out = append(out, fmt.Errorf("%s: cannot parse as %s", pe.Name, pe.Type))
+			out = append(out, fmt.Errorf("%s: %s", envName(pe.Name), want(pe.Type)))
 			continue
 		}
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// envName is the environment variable of a Config field, which is what an
+// operator set, not the Go name env's errors carry.
+func envName(field string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return field
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+// want says what a variable of type t takes.
+func want(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[time.Duration]():
+		return "want a duration such as 90s, 30m or 1h"
+	case reflect.TypeFor[int]():
+		return "want a whole number"
+	case reflect.TypeFor[bool]():
+		return "want true or false"
+	}
+	return "cannot parse as " + t.String()
 }

@@ -79,3 +79,26 @@ func TestInvalid(t *testing.T) {
 		t.Error("no signing secret accepted for serve")
 	}
 }
+
+// TestParseErrorsNameTheVariable: an unparsable value is reported under the
+// environment variable the operator set, not the Go field, and without the
+// value (which, for another variable, could be a secret).
+func TestParseErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"TASK_RETENTION", "abc", "TASK_RETENTION: want a duration"},
+		{"SHUTDOWN_TIMEOUT", "soon", "SHUTDOWN_TIMEOUT: want a duration"},
+		{"WORKER_CONCURRENCY", "many", "WORKER_CONCURRENCY: want a whole number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(lookup(map[string]string{tc.name: tc.value}))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			for _, bad := range []string{"TaskRetention", "ShutdownTimeout", "WorkerConcurrency", tc.value} {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("error %q shows %q", err, bad)
+				}
+			}
+		})
+	}
+}

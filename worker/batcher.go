@@ -21,6 +21,7 @@ type batcher struct {
 	executors int
 	timeout   time.Duration
 	observe   func(batchSize int)
+	done      func([]clerksync.Event, []clerksync.Outcome) // each committed batch (observe.go)
 	wg        sync.WaitGroup
 	stop      chan struct{}
 }
@@ -113,6 +114,7 @@ func (b *batcher) run(batch []*request) {
 	b.observe(len(events))
 	outcomes, err := b.mirror.ApplyEvents(ctx, events)
 	if err == nil {
+		b.report(events, outcomes)
 		for i, r := range batch {
 			r.done <- result{outcome: outcomes[i]}
 		}
@@ -130,6 +132,7 @@ func (b *batcher) run(batch []*request) {
 			r.done <- result{err: err}
 			continue
 		}
+		b.report([]clerksync.Event{r.event}, out)
 		r.done <- result{outcome: out[0]}
 	}
 }

@@ -29,8 +29,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clerksync_worker_event_lag_seconds",
-			Help:    "Time from Clerk's event timestamp to the event being applied to the mirror.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 24),
+			Help:    "Time from Clerk's event timestamp to the event being applied to the mirror, on first attempts; events over 23h old (replays) count in the top bucket at 23h.",
+			Buckets: lagBuckets,
 		}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clerksync_worker_batch_size",

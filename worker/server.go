@@ -70,6 +70,7 @@ func NewServer(o Options) *Server {
 		log:     o.Logger,
 		metrics: m,
 	}
+	s.batcher.done = newProgress(o.Logger, o.Registerer).batchDone
 	for i := range o.Processors {
 		// Spread the concurrency so that the total is what was asked for.
 		share := o.Concurrency / o.Processors
@@ -143,9 +144,7 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	now := time.Now()
 	s.metrics.applies.WithLabelValues(ev.Type, string(outcome)).Inc()
 	s.metrics.duration.Observe(now.Sub(start).Seconds())
-	if !ev.Timestamp.IsZero() {
-		s.metrics.lag.Observe(now.Sub(ev.Timestamp).Seconds())
-	}
+	observeLag(ctx, s.metrics.lag, ev.Timestamp, now)
 	s.log.Debug("event applied", "delivery_id", id, "event_type", ev.Type, "user_id", ev.UserID, "outcome", outcome)
 	return nil
 }

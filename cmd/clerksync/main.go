@@ -44,6 +44,9 @@ var commands = []command{
 	{"run", "migrate, then serve and work in one process (local and small deployments)", cmdRun},
 	{"import", "bulk-load a Clerk Dashboard CSV export (FILE, or - for stdin)", cmdImport},
 	{"send", "sign a sample Clerk event (or a JSON file) and post it to the receiver", cmdSend},
+	{"tasks", "list, retry and delete queued syncs: ids, states and times, never payloads", cmdTasks},
+	{"healthcheck", "exit 0 when the local process's /readyz answers 200 (container health checks)", cmdHealthcheck},
+	{"version", "print the version, commit and Go version", cmdVersion},
 }
 
 // exitError carries a specific exit status; its message is already printed
@@ -68,12 +71,23 @@ func main() {
 // Main runs one subcommand and returns the process exit status; every
 // failure is one line on stderr.
 func Main(ctx context.Context, e *Env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.Stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(e.Stderr)
 		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(e.Stderr)
+			return 0
+		}
+		// "help tasks ls" is "tasks ls -h".
+		return Main(ctx, e, append(append([]string{}, args[1:]...), "-h"))
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
@@ -103,11 +117,12 @@ func Main(ctx context.Context, e *Env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: clerksync COMMAND [flags]\n\nKeeps a Postgres mirror of your Clerk users.\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from the environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL,\n"+
 		"CLERK_WEBHOOK_SIGNING_SECRET, LISTEN_ADDR, ADMIN_USER, ADMIN_PASSWORD, LOG_FORMAT, LOG_LEVEL,\n"+
-		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h for a command's flags.")
+		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h\n"+
+		"(or clerksync help COMMAND) for a command's flags.")
 }
 
 // newFlags returns a flag set whose -h prints the command's usage to stderr.
@@ -126,16 +141,29 @@ func newFlags(e *Env, name, argsUsage, summary string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; a usage error exits 2 after the flag package has
-// printed its line.
+// parseFlags parses args. -h prints the command's usage; a bad flag is one
+// line naming the flag and pointing at -h (exit 2), not the whole usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: 2}
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
+	default:
+		return usageError("%v (clerksync %s -h lists the flags)", err, fs.Name())
 	}
-	return nil
+}
+
+// usageError is a usage mistake: one line, exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clerksync/clerksync/config"
+	"github.com/clerksync/clerksync/worker"
 )
 
 func cmdServe(ctx context.Context, e *Env, args []string) error {
@@ -32,11 +34,17 @@ func cmdRun(ctx context.Context, e *Env, args []string) error {
 // runRoles is serve, work and run: flags, configuration, logging, and the
 // app until SIGINT or SIGTERM.
 func runRoles(ctx context.Context, e *Env, args []string, roles Roles, name, summary string) error {
-	fs := newFlags(e, name, "[flags]", summary)
+	fs := newFlags(e, name, "[flags]", summary+"\n\n"+startHelp(roles))
 	listen := fs.String("listen", "", "HTTP address to listen on (overrides LISTEN_ADDR)")
-	concurrency := fs.Int("concurrency", 0, "tasks a worker runs at once (overrides WORKER_CONCURRENCY)")
+	var concurrency *int
+	if roles.Work {
+		concurrency = fs.Int("concurrency", 0, "tasks a worker runs at once, at least 1 (overrides WORKER_CONCURRENCY)")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q (clerksync %s -h)", fs.Arg(0), name)
 	}
 	cfg, err := e.Config()
 	if err != nil {
@@ -45,7 +53,10 @@ func runRoles(ctx context.Context, e *Env, args []string, roles Roles, name, sum
 	if *listen != "" {
 		cfg.ListenAddr = *listen
 	}
-	if *concurrency > 0 {
+	if flagSet(fs, "concurrency") {
+		if *concurrency < 1 {
+			return usageError("--concurrency %d: want at least 1, as WORKER_CONCURRENCY does", *concurrency)
+		}
 		cfg.WorkerConcurrency = *concurrency
 	}
 	if roles.Serve {
@@ -53,25 +64,61 @@ func runRoles(ctx context.Context, e *Env, args []string, roles Roles, name, sum
 			return err
 		}
 	}
-	log := newLogger(e, cfg)
+	quiet := newRedisQuieter(newLogger(e, cfg).Handler(), cfg.RedisURL.Reveal(), redisPinger(cfg))
+	defer quiet.Close()
+	log := slog.New(quiet)
 	// Libraries that log through the standard log package (the queue
 	// gauges' collector) or go-redis's logger (a Redis that went away) then
-	// write the same JSON or text lines as the rest.
+	// write the same JSON or text lines as the rest, and an outage is one
+	// line, not hundreds.
 	slog.SetDefault(log)
 	redis.SetLogger(redisLogger{log})
 	app, err := NewApp(ctx, cfg, roles, log)
 	if err != nil {
 		return err
 	}
-	log.Info("clerksync starting", "command", name, "config", cfg)
+	closeMetrics := registerProcessMetrics(app, roles)
+	defer closeMetrics()
+	log.Info("clerksync starting", "command", name, "version", readBuildInfo().Version, "config", cfg)
+	if !roles.Migrate {
+		// run has migrated already, so Postgres answered.
+		defer checkPostgresAtStart(ctx, log, cfg)()
+	}
 	return app.Run(ctx)
 }
 
-// redisLogger passes go-redis's messages (connection trouble) to slog.
-type redisLogger struct{ log *slog.Logger }
+// startHelp says what a process does when a service is down at start.
+func startHelp(roles Roles) string {
+	if roles.Migrate {
+		return "Postgres must answer at start (run migrates first): otherwise it exits 1. Redis may come later."
+	}
+	return "It starts even when Postgres or Redis is down, as under an orchestrator that starts everything at\n" +
+		"once: it says so in one error line, keeps retrying, says when each answers, and /readyz answers\n" +
+		"503 until both do."
+}
 
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// redisPinger pings REDIS_URL on a connection of its own, for the quieter
+// to tell when Redis is back.
+func redisPinger(cfg config.Config) func(context.Context) error {
+	return func(ctx context.Context) error {
+		opt, err := worker.RedisConnOpt(cfg.RedisURL.Reveal())
+		if err != nil {
+			return err
+		}
+		rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			return fmt.Errorf("REDIS_URL: unsupported connection type %T", opt)
+		}
+		defer rdb.Close()
+		return rdb.Ping(ctx).Err()
+	}
 }
 
 // newLogger is the process's slog logger: JSON unless LOG_FORMAT=text.

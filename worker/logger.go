@@ -15,9 +15,10 @@ func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "compon
 func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Warn(args ...any) {
 	msg := fmt.Sprint(args...)
-	if strings.HasPrefix(msg, "revoke task id=") {
+	if strings.HasPrefix(msg, "revoke task id=") || strings.HasPrefix(msg, "Retry exhausted for task id=") {
 		// A revoked task is a stale snapshot dropped on purpose (see
-		// Server.handle), not a warning; one a delivery would be noise.
+		// Server.handle), not a warning, and an archived one has its own
+		// "sync failed" line already: one more a delivery would be noise.
 		a.l.Debug(msg, "component", "asynq")
 		return
 	}

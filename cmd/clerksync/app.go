@@ -176,12 +176,20 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	var problems []string
 	for i, c := range checks {
+		var bad, answered bool
 		select {
-		case bad := <-failed[i]:
-			if bad {
-				problems = append(problems, c.name)
-			}
+		case bad = <-failed[i]:
+			answered = true
 		case <-ctx.Done():
+			// A check that answered counts, even when the budget ended
+			// while the other one was waited for.
+			select {
+			case bad = <-failed[i]:
+				answered = true
+			default:
+			}
+		}
+		if bad || !answered {
 			problems = append(problems, c.name)
 		}
 	}

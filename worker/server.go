@@ -53,9 +53,12 @@ type Pinger interface {
 
 // recovererPeriod is how often an Asynq server's recoverer looks for tasks
 // whose lease expired (those of a killed worker). Asynq v0.26 fixes it at a
-// minute from the server's start, with nothing to configure, so the
-// processors start spread over that minute (see Start).
-const recovererPeriod = time.Minute
+// minute from the server's start, with nothing to configure; lateRecoverers
+// more servers, of one task each, start spread over that minute (see Start).
+const (
+	recovererPeriod = time.Minute
+	lateRecoverers  = 3
+)
 
 // handlerMargin ends a handler this long before its task's Asynq deadline,
 // so that the handler, not Asynq's deadline, decides what becomes of a task
@@ -71,7 +74,10 @@ type Server struct {
 	rdb      redis.UniversalClient
 	log      *slog.Logger
 	metrics  *metrics
-	timeout  time.Duration // Options.ShutdownTimeout
+	// processors is how many of servers start at once; the others start
+	// later, spread over a minute.
+	processors int
+	timeout    time.Duration // Options.ShutdownTimeout
 	handBack time.Duration // what a shutdown keeps for handing tasks back
 	active   atomic.Int64  // handlers running
 	// base is every handler's parent context, cancelled once the shutdown
@@ -96,6 +102,10 @@ func NewServer(o Options) *Server {
 		o.Processors = 4
 	}
 	o.Processors = min(o.Processors, o.Concurrency)
+	late := lateRecoverers
+	if o.Concurrency < o.Processors+late {
+		late = 0 // too few tasks to spare one each
+	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 25 * time.Second
 	}
@@ -123,11 +133,16 @@ func NewServer(o Options) *Server {
 		after:       s.privacy.committed,
 		unavailable: s.watch.failed,
 	})
-	for i := range o.Processors {
-		// Spread the concurrency so that the total is what was asked for.
-		share := o.Concurrency / o.Processors
-		if i < o.Concurrency%o.Processors {
-			share++
+	main := o.Concurrency - late
+	for i := range o.Processors + late {
+		// Spread the concurrency so that the total is what was asked for;
+		// the late servers take one task each.
+		share := 1
+		if i < o.Processors {
+			share = main / o.Processors
+			if i < main%o.Processors {
+				share++
+			}
 		}
 		s.servers = append(s.servers, asynq.NewServer(o.Redis, asynq.Config{
 			Concurrency:    share,
@@ -147,6 +162,7 @@ func NewServer(o Options) *Server {
 			ErrorHandler:    asynq.ErrorHandlerFunc(s.logFailure),
 		}))
 	}
+	s.processors = o.Processors
 	return s
 }
 
@@ -163,33 +179,40 @@ func pinger(m clerksync.Mirror) func(context.Context) error {
 
 // Start begins taking tasks from Redis and returns at once.
 //
-// The first processor starts now, the others spread over a minute: each
-// Asynq server runs its recoverer (which hands back the tasks of a killed
-// worker once their lease is 30 s past) at its start and then once a
-// minute, and spreading the starts makes a process look four times a
-// minute. Until they have all started, fewer tasks run at once.
+// Each Asynq server runs its recoverer, which hands back the tasks of a
+// killed worker once their lease is 30 s past, at its start and then once a
+// minute. The processors start now; the late servers (one task each) start
+// 15, 30 and 45 s later, so that a worker process looks for a killed
+// worker's tasks every 15 s rather than every minute, at no cost to its
+// throughput at start.
 func (s *Server) Start() error {
 	s.batcher.start()
 	s.privacy.start()
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(taskPrefix, s.handle)
-	if err := s.servers[0].Start(mux); err != nil {
-		s.batcher.close(context.Background())
-		s.privacy.close()
-		return fmt.Errorf("start worker: %w", err)
+	for i, srv := range s.servers[:s.processors] {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range s.servers[:i] {
+				started.Shutdown()
+			}
+			s.batcher.close(context.Background())
+			s.privacy.close()
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
+	late := s.servers[s.processors:]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := 1; i < len(s.servers); i++ {
-		srv := s.servers[i]
-		s.timers = append(s.timers, time.AfterFunc(time.Duration(i)*recovererPeriod/time.Duration(len(s.servers)), func() {
+	for i, srv := range late {
+		after := time.Duration(i+1) * recovererPeriod / time.Duration(len(late)+1)
+		s.timers = append(s.timers, time.AfterFunc(after, func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if s.stopping {
 				return
 			}
 			if err := srv.Start(mux); err != nil {
-				s.log.Error("worker: a processor did not start", "error", err.Error())
+				s.log.Error("worker: a recovering processor did not start", "error", err.Error())
 			}
 		}))
 	}

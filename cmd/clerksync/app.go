@@ -273,13 +273,15 @@ func (a *App) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	var httpErr error
+	httpErr := make(chan error, 1)
 	if a.http != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			httpErr = a.http.Shutdown(ctx)
+			httpErr <- a.http.Shutdown(ctx)
 		}()
+	} else {
+		httpErr <- nil
 	}
 	if a.worker != nil {
 		wg.Add(1)
@@ -308,7 +310,12 @@ func (a *App) shutdown() error {
 		}
 	}
 	a.Close()
-	return httpErr
+	select {
+	case err := <-httpErr:
+		return err
+	default:
+		return nil // the receiver's part is what still runs: its requests are cut
+	}
 }
 
 // Close releases the connections without waiting for work under way.

@@ -67,19 +67,19 @@ const handlerMargin = 5 * time.Second
 
 // Server runs the Asynq worker that applies queued events to the mirror.
 type Server struct {
-	servers  []*asynq.Server
-	batcher  *batcher
-	watch    *postgresWatch
-	privacy  *privacy
-	rdb      redis.UniversalClient
-	log      *slog.Logger
-	metrics  *metrics
+	servers []*asynq.Server
+	batcher *batcher
+	watch   *postgresWatch
+	privacy *privacy
+	rdb     redis.UniversalClient
+	log     *slog.Logger
+	metrics *metrics
 	// processors is how many of servers start at once; the others start
 	// later, spread over a minute.
 	processors int
 	timeout    time.Duration // Options.ShutdownTimeout
-	handBack time.Duration // what a shutdown keeps for handing tasks back
-	active   atomic.Int64  // handlers running
+	handBack   time.Duration // what a shutdown keeps for handing tasks back
+	active     atomic.Int64  // handlers running
 	// base is every handler's parent context, cancelled once the shutdown
 	// has handed back the tasks still running.
 	base       context.Context

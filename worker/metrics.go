@@ -15,6 +15,7 @@ type metrics struct {
 	postgresOutages    prometheus.Counter
 	waitingForPostgres prometheus.Gauge
 	tasksForgotten     prometheus.Counter
+	handedBack         prometheus.Counter
 }
 
 // The outcome label of clerksync_worker_applies_total beyond the domain's
@@ -58,10 +59,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "clerksync_worker_deleted_user_tasks_removed_total",
 			Help: "Earlier tasks of deleted users removed from Redis with their payloads.",
 		}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_worker_tasks_handed_back_total",
+			Help: "Tasks given back to the queue untried, without counting a failure (Postgres unavailable until the task's deadline, or a shutdown).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.applies, m.duration, m.lag, m.batchSize,
-			m.postgresAvailable, m.postgresOutages, m.waitingForPostgres, m.tasksForgotten)
+			m.postgresAvailable, m.postgresOutages, m.waitingForPostgres, m.tasksForgotten, m.handedBack)
 	}
 	return m
 }

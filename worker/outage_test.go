@@ -159,3 +159,54 @@ func TestPostgresOutageWaitedOut(t *testing.T) {
 		t.Errorf("postgres_available %v after the outage, want 1", got)
 	}
 }
+
+// TestOutageOutlastingTheTaskDeadline: a task that waits for Postgres until
+// near its Asynq deadline is handed back, its retry count untouched, and
+// taken again.
+func TestOutageOutlastingTheTaskDeadline(t *testing.T) {
+	opt, err := worker.RedisConnOpt(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connect("postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2", "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg := prometheus.NewRegistry()
+	srv := worker.NewServer(worker.Options{Redis: opt, Mirror: db.NewStore(conn), Concurrency: 4,
+		ShutdownTimeout: 2 * time.Second, Registerer: reg})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	// Asynq's default task timeout is 30 minutes; this one's leaves the
+	// handler 2 s (its margin is 5 s).
+	d := snapshotDelivery("msg_deadline", "user_deadline", "Ann", 1752566400000)
+	if _, err := client.Enqueue(asynq.NewTask(worker.TaskType(d.Type), d.Body), asynq.TaskID(d.ID),
+		asynq.Queue(worker.Queue), asynq.Timeout(7*time.Second), asynq.MaxRetry(1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the task handed back", func() bool {
+		return testutil.ToFloat64(metric(t, reg, "clerksync_worker_tasks_handed_back_total")) >= 1
+	})
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(worker.Queue, "msg_deadline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Retried != 0 || info.State == asynq.TaskStateArchived {
+		t.Errorf("after the hand-back: %v, retried %d; want back in the queue, retried 0", info.State, info.Retried)
+	}
+	// Taken again (and waiting again) rather than archived, although its
+	// one retry would be used up had the hand-back counted.
+	eventually(t, "the task taken again", func() bool {
+		return testutil.ToFloat64(metric(t, reg, "clerksync_worker_tasks_handed_back_total")) >= 2
+	})
+	if info, err := insp.GetTaskInfo(worker.Queue, "msg_deadline"); err != nil || info.State == asynq.TaskStateArchived || info.Retried != 0 {
+		t.Errorf("after two hand-backs: %+v %v", info, err)
+	}
+}

@@ -197,7 +197,9 @@ func (p *privacy) forget(ctx context.Context, userID string) error {
 			running = append(running, redis.Z{Score: until, Member: id})
 		}
 	}
-	pipe := p.rdb.TxPipeline()
+	// Not a transaction: in a Redis Cluster the two keys live in different
+	// slots. Should the second write fail, the deletion is retried.
+	pipe := p.rdb.Pipeline()
 	if len(running) > 0 {
 		pipe.ZAdd(ctx, purgeKey, running...)
 	}

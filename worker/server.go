@@ -291,6 +291,7 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	outcome, err := s.apply(ctx, ev, retried > 0)
 	if err != nil {
 		if errors.Is(err, errHandedBack) {
+			s.metrics.handedBack.Inc()
 			return fmt.Errorf("task %s: %w", id, err)
 		}
 		s.metrics.applies.WithLabelValues(ev.Type, outcomeFailed).Inc()

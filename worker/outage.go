@@ -49,7 +49,6 @@ type postgresWatch struct {
 	checking chan struct{} // closed when the check under way ends; nil when none runs
 	giveUp   chan struct{} // closed when the worker stops: waiters hand their tasks back
 	closed   bool
-	wg       sync.WaitGroup
 }
 
 func newPostgresWatch(ping func(context.Context) error, log *slog.Logger, m *metrics) *postgresWatch {
@@ -93,14 +92,12 @@ func (w *postgresWatch) failed(cause error) {
 	// no event data is in it.
 	w.log.Warn("Postgres unavailable: tasks wait for it, keeping their place, without failing or retrying; one line will say when it is back",
 		"error", cause.Error())
-	w.wg.Add(1)
 	go w.probeUntilBack(w.back)
 }
 
 // probeUntilBack pings every second until Postgres answers, then ends the
 // outage and lets every waiting handler go on.
 func (w *postgresWatch) probeUntilBack(back chan struct{}) {
-	defer w.wg.Done()
 	t := time.NewTicker(w.every)
 	defer t.Stop()
 	for {
@@ -163,15 +160,15 @@ func (w *postgresWatch) isDown() bool {
 }
 
 // stop makes every waiter (now and later) hand its task back, and ends the
-// prober.
+// prober. It does not wait for the prober's last ping (up to its budget,
+// against a frozen Postgres): the shutdown has better use for the time.
 func (w *postgresWatch) stop() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.closed {
 		w.closed = true
 		close(w.giveUp)
 	}
-	w.mu.Unlock()
-	w.wg.Wait()
 }
 
 // callWithin runs fn and returns its error, or ctx's error as soon as ctx

@@ -210,3 +210,41 @@ func TestOutageOutlastingTheTaskDeadline(t *testing.T) {
 		t.Errorf("after two hand-backs: %+v %v", info, err)
 	}
 }
+
+// TestShutdownDuringOutage: tasks waiting for Postgres are handed back at
+// once when the worker stops (no use waiting out SHUTDOWN_TIMEOUT for a
+// Postgres that is down), their retry counts untouched.
+func TestShutdownDuringOutage(t *testing.T) {
+	e := newEnv(t)
+	conn, err := db.Connect("postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2", "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg := prometheus.NewRegistry()
+	srv := worker.NewServer(worker.Options{Redis: e.redis, Mirror: db.NewStore(conn), Concurrency: 4,
+		ShutdownTimeout: 20 * time.Second, Registerer: reg})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e.enqueue(t, snapshotDelivery(fmt.Sprintf("msg_sdo_%d", i), fmt.Sprintf("user_sdo%d", i), "Ann", 1752566400000))
+	}
+	eventually(t, "the tasks waiting for Postgres", func() bool {
+		return testutil.ToFloat64(metric(t, reg, "clerksync_worker_tasks_waiting_for_postgres")) == 3
+	})
+	start := time.Now()
+	srv.Shutdown(context.Background())
+	t.Logf("shut down in %s (SHUTDOWN_TIMEOUT 20s)", time.Since(start).Round(time.Millisecond))
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	for i := range 3 {
+		info, err := insp.GetTaskInfo(worker.Queue, fmt.Sprintf("msg_sdo_%d", i))
+		if err != nil || info.Retried != 0 || info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateActive {
+			t.Errorf("task %d after shutdown: %+v %v; want back in the queue, retried 0", i, info, err)
+		}
+	}
+	if got := testutil.ToFloat64(metric(t, reg, "clerksync_worker_tasks_handed_back_total")); got != 3 {
+		t.Errorf("%v handed back, want 3", got)
+	}
+}

@@ -44,8 +44,9 @@ type Options struct {
 }
 
 // Pinger is what a Mirror offers for the outage prober: the worker pings
-// Postgres through it while a batch fails with ErrUnavailable. A Mirror
-// without it is probed with an empty batch.
+// Postgres through it when a batch fails with ErrUnavailable. (db.Store is
+// one.) A Mirror without it is taken to answer always: its unavailable
+// batches are then retried as passing failures, with backoff.
 type Pinger interface {
 	// Ping reports whether Postgres answers.
 	Ping(ctx context.Context) error
@@ -171,10 +172,7 @@ func pinger(m clerksync.Mirror) func(context.Context) error {
 	if p, ok := m.(Pinger); ok {
 		return p.Ping
 	}
-	return func(ctx context.Context) error {
-		_, err := m.ApplyEvents(ctx, nil)
-		return err
-	}
+	return func(context.Context) error { return nil }
 }
 
 // Start begins taking tasks from Redis and returns at once.

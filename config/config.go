@@ -33,8 +33,8 @@ type Config struct {
 	// the dashboard and answering replays as duplicates. Its payload holds the
 	// user's data, so keep it short; 0 removes completed tasks at once.
 	TaskRetention time.Duration `env:"TASK_RETENTION" envDefault:"1h"`
-	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
-	// and tasks.
+	// ShutdownTimeout bounds the whole graceful shutdown: in-flight requests
+	// and tasks, and handing back the tasks not done.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
 }
 

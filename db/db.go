@@ -135,8 +135,13 @@ func searchPath(ctx context.Context, conn driver.Conn) (string, error) {
 }
 
 // classify translates a driver error into the domain's vocabulary: trouble
-// reaching or running Postgres wraps ErrUnavailable; data Postgres refuses
-// (bad encodings, values out of range) wraps ErrInvalidEvent.
+// reaching or running Postgres wraps ErrUnavailable. Nothing Postgres
+// refuses is taken for the event's fault: the worker's own parsing rejects
+// every event that can never be applied (ErrInvalidEvent) before it reaches
+// Postgres, so a data exception (class 22) that gets this far comes from
+// the mirror's side (a column someone narrowed, a trigger of the
+// application's raising 22023) and is returned as it is, to be retried with
+// backoff while someone fixes it, not archived.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -144,8 +149,6 @@ func classify(err error) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code.Class() {
-		case "22": // data exception: this input can never be stored
-			return fmt.Errorf("%w: %v", clerksync.ErrInvalidEvent, err)
 		case "08", "40", "53", "57", "58":
 			// connection, rollback (deadlock, serialization), resources,
 			// operator intervention, system: all pass.

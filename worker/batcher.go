@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,13 +18,31 @@ import (
 type batcher struct {
 	mirror    clerksync.Mirror
 	requests  chan *request
+	solo      chan *request // events applied in a transaction of their own
 	maxBatch  int
 	executors int
 	timeout   time.Duration
-	observe   func(batchSize int)
-	done      func([]clerksync.Event, []clerksync.Outcome) // each committed batch (observe.go)
+	hooks     batchHooks
 	wg        sync.WaitGroup
 	stop      chan struct{}
+	stopOnce  sync.Once
+	// ctx is every batch's parent: cancelled when the worker stops waiting
+	// for the batches under way, so that Postgres rolls them back.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// batchHooks are what the server does around a batch.
+type batchHooks struct {
+	// observe sees each transaction's size.
+	observe func(batchSize int)
+	// before runs before a batch is applied; an error fails the batch.
+	before func(ctx context.Context, events []clerksync.Event) error
+	// after sees the outcomes of a batch that committed.
+	after func(events []clerksync.Event, outcomes []clerksync.Outcome)
+	// unavailable is told that a transaction failed with ErrUnavailable,
+	// and returns once it knows whether Postgres is down.
+	unavailable func(cause error)
 }
 
 type request struct {
@@ -36,10 +55,12 @@ type result struct {
 	err     error
 }
 
-func newBatcher(m clerksync.Mirror, executors, maxBatch int, observe func(int)) *batcher {
+func newBatcher(m clerksync.Mirror, executors, maxBatch int, hooks batchHooks) *batcher {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &batcher{
-		mirror: m, requests: make(chan *request), maxBatch: maxBatch, observe: observe,
-		executors: executors, timeout: 30 * time.Second, stop: make(chan struct{}),
+		mirror: m, requests: make(chan *request), solo: make(chan *request), maxBatch: maxBatch,
+		executors: executors, timeout: 30 * time.Second, hooks: hooks, stop: make(chan struct{}),
+		ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -51,24 +72,41 @@ func (b *batcher) start() {
 	}
 }
 
-// close stops the executors once the batches under way are applied; call it
-// after no task can submit any more.
-func (b *batcher) close() {
-	close(b.stop)
-	b.wg.Wait()
+// close stops the executors: it cancels the batches under way (their tasks
+// have finished or been handed back by then) and waits for them until ctx
+// ends. Against a frozen Postgres a batch may never return; it is then left
+// behind rather than holding up the shutdown.
+func (b *batcher) close(ctx context.Context) {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.cancel()
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
-// apply submits one event and waits for its outcome. If ctx ends first the
-// event may still be applied: applying is idempotent, and the task will be
-// retried.
-func (b *batcher) apply(ctx context.Context, e clerksync.Event) (clerksync.Outcome, error) {
+// apply submits one event and waits for its outcome. A solo event is applied
+// in a transaction of its own: a task that failed before may fail again, and
+// should not take a batch of others with it (see run). If ctx ends first
+// the event may still be applied: applying is idempotent, and the task will
+// be retried.
+func (b *batcher) apply(ctx context.Context, e clerksync.Event, solo bool) (clerksync.Outcome, error) {
 	r := &request{event: e, done: make(chan result, 1)}
+	queue := b.requests
+	if solo {
+		queue = b.solo
+	}
 	select {
-	case b.requests <- r:
+	case queue <- r:
 	case <-ctx.Done():
 		return "", ctx.Err()
 	case <-b.stop:
-		return "", errors.New("worker is stopping")
+		return "", errStopping
 	}
 	select {
 	case res := <-r.done:
@@ -83,6 +121,9 @@ func (b *batcher) execute() {
 	batch := make([]*request, 0, b.maxBatch)
 	for {
 		select {
+		case r := <-b.solo:
+			b.run(append(batch[:0], r))
+			continue
 		case r := <-b.requests:
 			batch = append(batch[:0], r)
 		case <-b.stop:
@@ -102,23 +143,40 @@ func (b *batcher) execute() {
 }
 
 // run applies a batch. If the shared transaction fails for a reason other
-// than an unavailable Postgres, one bad event may be the cause: each event is
-// then applied alone, so that only the bad one fails.
+// than an unavailable Postgres, one event may be the cause (a value a
+// narrowed column refuses, a trigger of the application's): each event is
+// then applied alone, so that only the events that fail alone fail, and the
+// others are applied.
+//
+// The split happens once per fresh event, not over and over: an event that
+// failed alone fails its task, which Asynq retries with backoff, and a
+// retried task is submitted solo (see Server.handle), so that a mirror-side
+// problem that fails every event costs one transaction per event per retry,
+// not a failed batch and its split each time.
 func (b *batcher) run(batch []*request) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	events := make([]clerksync.Event, len(batch))
 	for i, r := range batch {
 		events[i] = r.event
 	}
-	b.observe(len(events))
-	outcomes, err := b.mirror.ApplyEvents(ctx, events)
+	if err := b.hooks.before(ctx, events); err != nil {
+		for _, r := range batch {
+			r.done <- result{err: err}
+		}
+		return
+	}
+	b.hooks.observe(len(events))
+	outcomes, err := b.applyWithin(ctx, events)
 	if err == nil {
-		b.report(events, outcomes)
+		b.hooks.after(events, outcomes)
 		for i, r := range batch {
 			r.done <- result{outcome: outcomes[i]}
 		}
 		return
+	}
+	if errors.Is(err, clerksync.ErrUnavailable) {
+		b.hooks.unavailable(err)
 	}
 	if len(batch) == 1 || errors.Is(err, clerksync.ErrUnavailable) {
 		for _, r := range batch {
@@ -126,13 +184,41 @@ func (b *batcher) run(batch []*request) {
 		}
 		return
 	}
-	for _, r := range batch {
-		out, err := b.mirror.ApplyEvents(ctx, []clerksync.Event{r.event})
+	for i, r := range batch {
+		b.hooks.observe(1)
+		out, err := b.applyWithin(ctx, events[i:i+1])
 		if err != nil {
+			if errors.Is(err, clerksync.ErrUnavailable) {
+				// Postgres went away during the split: the rest would
+				// fail the same way.
+				b.hooks.unavailable(err)
+				for _, rest := range batch[i:] {
+					rest.done <- result{err: err}
+				}
+				return
+			}
 			r.done <- result{err: err}
 			continue
 		}
-		b.report([]clerksync.Event{r.event}, out)
+		b.hooks.after(events[i:i+1], out)
 		r.done <- result{outcome: out[0]}
 	}
+}
+
+// applyWithin applies events, giving up when ctx ends even if the driver
+// does not (a frozen Postgres): the transaction is then left to fail or
+// commit on its own, which is harmless, as applying is idempotent.
+func (b *batcher) applyWithin(ctx context.Context, events []clerksync.Event) ([]clerksync.Outcome, error) {
+	var outcomes []clerksync.Outcome
+	err := callWithin(ctx, func(ctx context.Context) error {
+		var err error
+		outcomes, err = b.mirror.ApplyEvents(ctx, events)
+		return err
+	})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, clerksync.ErrUnavailable) {
+		// The batch's deadline passed (a Postgres that does not answer), or
+		// the worker cancelled it on its way out.
+		return nil, fmt.Errorf("apply: %w: %v", clerksync.ErrUnavailable, ctx.Err())
+	}
+	return outcomes, err
 }

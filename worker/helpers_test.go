@@ -23,7 +23,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) prometheus.Coll
 				continue
 			}
 			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, "sum", nil, nil), prometheus.UntypedValue, sum)

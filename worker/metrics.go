@@ -10,6 +10,12 @@ type metrics struct {
 	duration  prometheus.Histogram
 	lag       prometheus.Histogram
 	batchSize prometheus.Histogram
+
+	postgresAvailable  prometheus.Gauge
+	postgresOutages    prometheus.Counter
+	waitingForPostgres prometheus.Gauge
+	tasksForgotten     prometheus.Counter
+	handedBack         prometheus.Counter
 }
 
 // The outcome label of clerksync_worker_applies_total beyond the domain's
@@ -37,9 +43,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Events applied per Postgres transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
+		postgresAvailable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clerksync_worker_postgres_available",
+			Help: "1 while the worker reaches Postgres, 0 during an outage (tasks then wait instead of failing).",
+		}),
+		postgresOutages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_worker_postgres_outages_total",
+			Help: "Postgres outages the worker saw: a batch failed and Postgres did not answer a ping.",
+		}),
+		waitingForPostgres: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clerksync_worker_tasks_waiting_for_postgres",
+			Help: "Tasks holding their place while Postgres is unavailable.",
+		}),
+		tasksForgotten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_worker_deleted_user_tasks_removed_total",
+			Help: "Earlier tasks of deleted users removed from Redis with their payloads.",
+		}),
+		handedBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_worker_tasks_handed_back_total",
+			Help: "Tasks given back to the queue untried, without counting a failure (Postgres unavailable until the task's deadline, or a shutdown).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applies, m.duration, m.lag, m.batchSize)
+		reg.MustRegister(m.applies, m.duration, m.lag, m.batchSize,
+			m.postgresAvailable, m.postgresOutages, m.waitingForPostgres, m.tasksForgotten, m.handedBack)
 	}
 	return m
 }

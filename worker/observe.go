@@ -83,13 +83,6 @@ func (p *progress) batchDone(events []clerksync.Event, outcomes []clerksync.Outc
 	p.log.Info("events applied", "events", len(events), "applied", applied, "stale", stale, "deleted", deleted)
 }
 
-// report passes a committed batch to the batcher's callback, if any.
-func (b *batcher) report(events []clerksync.Event, outcomes []clerksync.Outcome) {
-	if b.done != nil {
-		b.done(events, outcomes)
-	}
-}
-
 // NewQueueCollector exports the clerksync queue's backlog as one worker
 // sees it, read from Redis at each scrape: the age of the oldest pending
 // task (asynq's queue latency) and the number of pending tasks. Unlike

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -58,7 +59,7 @@ func (e *env) startLoggingWorker(t *testing.T, logs *lockedBuffer, mirror clerks
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Shutdown)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s
 }
 
@@ -161,7 +162,7 @@ func TestLagIgnoresReplaysAndRetries(t *testing.T) {
 		info, err := insp.GetTaskInfo(worker.Queue, fresh.ID)
 		return err == nil && info.State == asynq.TaskStateRetry
 	})
-	failing.Shutdown()
+	failing.Shutdown(context.Background())
 	if err := insp.RunTask(worker.Queue, fresh.ID); err != nil {
 		t.Fatal(err)
 	}

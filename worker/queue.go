@@ -41,7 +41,30 @@ func NewEnqueuer(opt asynq.RedisConnOpt, retention time.Duration) *Enqueuer {
 // the queue (Requeued), as the dashboard's "run" would: a replay from Svix is
 // an operator asking for another try. A delivery whose completed task has
 // expired is queued and applied again, harmlessly.
+//
+// It returns when ctx ends even if Redis has not answered (a frozen Redis:
+// go-redis waits for its own timeouts and retries, whatever the context
+// says), with an error wrapping ErrUnavailable; the write under way may
+// still land, and the delivery's retry is then a Duplicate.
 func (q *Enqueuer) Enqueue(ctx context.Context, d clerksync.Delivery) (clerksync.EnqueueResult, error) {
+	type answer struct {
+		res clerksync.EnqueueResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := q.enqueue(ctx, d)
+		done <- answer{res, err}
+	}()
+	select {
+	case a := <-done:
+		return a.res, a.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("enqueue %s: %w: %v", d.ID, clerksync.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (q *Enqueuer) enqueue(ctx context.Context, d clerksync.Delivery) (clerksync.EnqueueResult, error) {
 	task := asynq.NewTask(TaskType(d.Type), d.Body)
 	for attempt := 0; ; attempt++ {
 		_, err := q.client.EnqueueContext(ctx, task, asynq.TaskID(d.ID), asynq.Queue(Queue),

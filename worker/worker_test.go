@@ -44,7 +44,7 @@ func (e *env) startWorker(t *testing.T) *worker.Server {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Shutdown)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s
 }
 

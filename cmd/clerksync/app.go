@@ -77,6 +77,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.rdb = rdb
 	checkEviction(ctx, a.log, func(ctx context.Context) (string, error) { return maxmemoryPolicy(ctx, a.rdb) })
+	checkPersistence(ctx, a.log, func(ctx context.Context) (persistence, error) { return redisPersistence(ctx, a.rdb) })
 	// The worker's executors plus the readiness check; the receiver only pings.
 	if a.db, err = db.Connect(a.cfg.DatabaseURL.Reveal(), a.cfg.DatabaseSchema, 8); err != nil {
 		return err
@@ -90,7 +91,8 @@ func (a *App) build(ctx context.Context) error {
 	if a.roles.Work {
 		a.worker = worker.NewServer(worker.Options{
 			Redis: a.redis, Mirror: a.store, Concurrency: a.cfg.WorkerConcurrency,
-			ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, Registerer: a.registry,
+			ShutdownTimeout: a.cfg.ShutdownTimeout, TaskRetention: a.cfg.TaskRetention,
+			Logger: a.log, Registerer: a.registry,
 		})
 	}
 	// A worker-only process listens too, for /healthz, /readyz and /metrics
@@ -149,16 +151,47 @@ func (a *App) buildServe(mux *http.ServeMux) error {
 	return nil
 }
 
-// ready answers 200 only when Postgres and Redis both answer.
+// readyBudget is how long /readyz takes at most: the documented 2 s.
+const readyBudget = 2 * time.Second
+
+// ready answers 200 only when Postgres and Redis both answer within
+// readyBudget. Both are asked at once, and the answer does not wait for a
+// check past the budget: lib/pq never returns from a query to a frozen
+// Postgres, and go-redis waits for its own read timeout (3 s) and retries,
+// whatever the context says.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyBudget)
 	defer cancel()
-	var problems []string
-	if err := a.store.Ping(ctx); err != nil {
-		problems = append(problems, "postgres")
+	checks := []struct {
+		name string
+		ping func(context.Context) error
+	}{
+		{"postgres", a.store.Ping},
+		{"redis", func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
 	}
-	if err := a.rdb.Ping(ctx).Err(); err != nil {
-		problems = append(problems, "redis")
+	failed := make([]chan bool, len(checks))
+	for i, c := range checks {
+		failed[i] = make(chan bool, 1)
+		go func() { failed[i] <- c.ping(ctx) != nil }()
+	}
+	var problems []string
+	for i, c := range checks {
+		var bad, answered bool
+		select {
+		case bad = <-failed[i]:
+			answered = true
+		case <-ctx.Done():
+			// A check that answered counts, even when the budget ended
+			// while the other one was waited for.
+			select {
+			case bad = <-failed[i]:
+				answered = true
+			default:
+			}
+		}
+		if bad || !answered {
+			problems = append(problems, c.name)
+		}
 	}
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -232,17 +265,57 @@ func (a *App) Shutdown() error {
 }
 
 func (a *App) shutdown() error {
-	var errs []error
+	// One deadline for everything: the receiver's requests and the
+	// worker's tasks are waited for side by side, not one after the other,
+	// and what still runs at the deadline is left (the worker hands its
+	// tasks back first), so that the process is gone within
+	// SHUTDOWN_TIMEOUT whatever Postgres or Redis do.
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
 	if a.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-		errs = append(errs, a.http.Shutdown(ctx))
-		cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			httpErr <- a.http.Shutdown(ctx)
+		}()
+	} else {
+		httpErr <- nil
 	}
 	if a.worker != nil {
-		a.worker.Shutdown()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.worker.Shutdown(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		select {
+		case <-done:
+		case <-time.After(100 * time.Millisecond):
+			// A part still waits on a Postgres or Redis that does not
+			// answer. Nothing is lost by leaving: the worker has handed
+			// its tasks back, or their leases expire and another worker's
+			// recoverer hands them back.
+			a.log.Warn("shutdown: Postgres or Redis still not answering at SHUTDOWN_TIMEOUT; exiting anyway",
+				"timeout", a.cfg.ShutdownTimeout.String())
+		}
 	}
 	a.Close()
-	return errors.Join(errs...)
+	select {
+	case err := <-httpErr:
+		return err
+	default:
+		return nil // the receiver's part is what still runs: its requests are cut
+	}
 }
 
 // Close releases the connections without waiting for work under way.

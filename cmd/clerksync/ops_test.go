@@ -288,17 +288,38 @@ func TestMetricsMove(t *testing.T) {
 	metricAt(t, wURL, 1, applies, "event_type", "user.deleted", "outcome", "failed")
 	metricAt(t, h.url, 1, enqueued, "queue", worker.Queue, "state", "archived")
 
-	// Retry: a worker whose Postgres is down fails transiently, and the
-	// task waits to be retried.
+	// Retry: a sync that fails on the mirror's side (a trigger of the
+	// application's refusing the value) waits to be retried, with backoff.
+	if _, err := h.conn.Exec(`CREATE FUNCTION refuse_john() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.first_name = 'John' THEN RAISE EXCEPTION 'no Johns' USING ERRCODE = '22023'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse_john BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION refuse_john()`); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.post(t, client, "msg_metrics_retry", readFixture(t, "10-user.created.openapi-example.json")); code != 200 {
+		t.Fatalf("retry: %d", code)
+	}
+	metricAt(t, wURL, 1, applies, "event_type", "user.created", "outcome", "failed")
+	metricAt(t, h.url, 1, enqueued, "queue", worker.Queue, "state", "retry")
+
+	// Outage: a worker whose Postgres is down does not fail its task: it
+	// holds it (active) and says once that Postgres is unavailable.
 	if err := healthy.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	_, brokenURL := startWorker(t, h, withDatabase("postgres://postgres@127.0.0.1:1/nowhere?sslmode=disable&connect_timeout=2"))
-	if code := h.post(t, client, "msg_metrics_retry", readFixture(t, "10-user.created.openapi-example.json")); code != 200 {
-		t.Fatalf("retry: %d", code)
+	if got := metric(scrape(t, brokenURL), "clerksync_worker_postgres_available"); got != 1 {
+		t.Errorf("postgres available %v before any failure, want 1", got)
 	}
-	metricAt(t, brokenURL, 1, applies, "event_type", "user.created", "outcome", "failed")
-	metricAt(t, h.url, 1, enqueued, "queue", worker.Queue, "state", "retry")
+	if code := h.post(t, client, "msg_metrics_wait", readFixture(t, "02-user.created.real-2025-email-code.json")); code != 200 {
+		t.Fatalf("wait: %d", code)
+	}
+	metricAt(t, brokenURL, 0, "clerksync_worker_postgres_available")
+	metricAt(t, brokenURL, 1, "clerksync_worker_postgres_outages_total")
+	metricAt(t, brokenURL, 1, "clerksync_worker_tasks_waiting_for_postgres")
+	metricAt(t, h.url, 1, enqueued, "queue", worker.Queue, "state", "active")
+	if got := metric(scrape(t, brokenURL), applies, "outcome", "failed"); got != 0 {
+		t.Errorf("%v failures counted during the outage, want 0", got)
+	}
 }
 
 // tcpProxy forwards a local port to a real service, so that a test can take

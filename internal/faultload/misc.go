@@ -21,7 +21,9 @@ func cmdFreeport(_ context.Context, args []string, out io.Writer) error {
 }
 
 // cmdWindow counts the attempts that started and ended inside [from, to]:
-// while a service was away, none of them may have been answered 2xx.
+// while a service was away, none of them may have been answered 2xx. It also
+// counts the attempts answered inside the window whenever they started, and
+// those started inside it but answered after it.
 func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("window", flag.ContinueOnError)
 	var ledgers ledgerList
@@ -42,6 +44,12 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 	}
 	f, t := float64(from.UnixNano())/1e9, float64(to.UnixNano())/1e9
 	var inside, ok, unavailable, noAnswer, other int
+	// Answered while away (whenever sent), and sent while away but answered
+	// after (a request held by a frozen Redis).
+	var answeredIn, answeredIn2xx, heldOver, heldOver2xx int
+	// The first 2xx answer to an attempt started after the window: how soon
+	// the receiver took deliveries again.
+	firstAfter := -1.0
 	for _, path := range ledgers {
 		l, err := readLedger(path)
 		if err != nil {
@@ -49,6 +57,22 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 		}
 		for _, r := range l.Records {
 			for _, a := range r.Attempts {
+				if a.Start >= t && a.Status >= 200 && a.Status <= 299 && (firstAfter < 0 || a.End-t < firstAfter) {
+					firstAfter = a.End - t
+				}
+				is2xx := a.Status >= 200 && a.Status <= 299
+				if a.End >= f && a.End <= t {
+					answeredIn++
+					if is2xx {
+						answeredIn2xx++
+					}
+				}
+				if a.Start >= f && a.Start <= t && a.End > t {
+					heldOver++
+					if is2xx {
+						heldOver2xx++
+					}
+				}
 				if a.Start < f || a.End > t {
 					continue
 				}
@@ -71,5 +95,10 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 	figure(out, *prefix+"answers_503", unavailable)
 	figure(out, *prefix+"no_answer", noAnswer)
 	figure(out, *prefix+"answers_other", other)
+	figure(out, *prefix+"first_2xx_after_s", firstAfter)
+	figure(out, *prefix+"answered_inside", answeredIn)
+	figure(out, *prefix+"answered_inside_2xx", answeredIn2xx)
+	figure(out, *prefix+"held_over", heldOver)
+	figure(out, *prefix+"held_over_2xx", heldOver2xx)
 	return nil
 }

@@ -124,6 +124,7 @@ func cmdDrain(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
 	sinceFlag := fs.String("since", "", "measure from this Unix time (seconds, date +%s.%N); default now")
+	// half_s: when the tasks left were first half of those at the start.
 	ignoreRetry := fs.Bool("ignore-retry", false, "count the queue drained with tasks still waiting to retry")
 	prefix := fs.String("prefix", "", "prefix of the printed keys")
 	if err := fs.Parse(args); err != nil {
@@ -140,7 +141,7 @@ func cmdDrain(ctx context.Context, args []string, out io.Writer) error {
 	defer insp.Close()
 	deadline := time.Now().Add(*timeout)
 	var start *queueFigures
-	firstProgress, drainedAt := -1.0, -1.0
+	firstProgress, halfAt, drainedAt := -1.0, -1.0, -1.0
 	quiet := 0
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		q, err := counts(insp)
@@ -153,6 +154,9 @@ func cmdDrain(ctx context.Context, args []string, out io.Writer) error {
 				start = &q
 			} else if firstProgress < 0 && (q.completed > start.completed || q.remaining() < start.remaining()) {
 				firstProgress = time.Since(since).Seconds()
+			}
+			if halfAt < 0 && start != nil && q.remaining() <= start.remaining()/2 {
+				halfAt = time.Since(since).Seconds()
 			}
 			if left == 0 {
 				if quiet == 0 {
@@ -174,6 +178,7 @@ func cmdDrain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	figure(out, *prefix+"drained", drained)
 	figure(out, *prefix+"first_progress_s", firstProgress)
+	figure(out, *prefix+"half_s", halfAt)
 	if !drained {
 		drainedAt = -1
 	}

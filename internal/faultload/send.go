@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -262,6 +263,7 @@ launch:
 // summarize prints a send's figures.
 func summarize(out io.Writer, records []Record, events int, elapsed time.Duration) {
 	var ok, firstOK, gaveUp, attempts, retried int
+	var latencies []float64 // of 2xx answers
 	outcomes := map[string]int{}
 	statuses := map[string]int{}
 	for _, r := range records {
@@ -278,6 +280,9 @@ func summarize(out io.Writer, records []Record, events int, elapsed time.Duratio
 				}
 			}
 			statuses[st]++
+			if a.Status >= 200 && a.Status <= 299 {
+				latencies = append(latencies, a.End-a.Start)
+			}
 		}
 		if r.OK() {
 			ok++
@@ -303,6 +308,17 @@ func summarize(out io.Writer, records []Record, events int, elapsed time.Duratio
 	for _, k := range sortedKeys(statuses) {
 		figure(out, "answers_"+k, statuses[k])
 	}
+	sort.Float64s(latencies)
+	figure(out, "latency_2xx_p50_ms", 1000*percentile(latencies, 0.50))
+	figure(out, "latency_2xx_p99_ms", 1000*percentile(latencies, 0.99))
 	figure(out, "seconds", elapsed.Seconds())
 	figure(out, "sends_per_second", float64(len(records))/elapsed.Seconds())
+}
+
+// percentile of sorted values (0 for none).
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }

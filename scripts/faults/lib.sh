@@ -167,11 +167,11 @@ redis_kill9() { kill -KILL "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; 
 # redis_shutdown: a clean stop (SHUTDOWN writes the AOF/RDB it is configured with).
 redis_shutdown() { redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
 
-# cs_start NAME COMMAND: a clerksync process (serve, work, run) on a free
-# port, its log in $OUT/NAME.log; waits until /healthz answers.
+# cs_start NAME COMMAND [PORT]: a clerksync process (serve, work, run) on
+# PORT or a free port, its log in $OUT/NAME.log; waits until /healthz answers.
 cs_start() {
-  local name=$1 cmd=$2 port
-  port=$(freeport)
+  local name=$1 cmd=$2 port=${3:-}
+  [ -n "$port" ] || port=$(freeport)
   ADDR[$name]=127.0.0.1:$port
   LISTEN_ADDR=${ADDR[$name]} "$CLERKSYNC" "$cmd" >>"$OUT/$name.log" 2>&1 &
   PID[$name]=$!
@@ -220,6 +220,10 @@ drain() {
   "$FAULTLOAD" drain "$@" >"$OUT/drain-$label.txt" 2>&1 || true
   echo "$OUT/drain-$label.txt"
 }
+
+# qlen STATE: how many tasks Redis holds in a state's list (pending, active),
+# read straight from asynq's keys: cheap enough to poll.
+qlen() { redis-cli -p "$REDIS_PORT" llen "asynq:{clerksync}:$1" 2>/dev/null || echo 0; }
 
 # lines NAME: how many lines process NAME has logged so far.
 lines() { if [ -f "$OUT/$1.log" ]; then wc -l < "$OUT/$1.log"; else echo 0; fi; }

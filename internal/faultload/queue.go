@@ -47,13 +47,28 @@ func (q queueFigures) print(out io.Writer, prefix string) {
 func counts(insp *asynq.Inspector) (queueFigures, error) {
 	info, err := insp.GetQueueInfo(worker.Queue)
 	if err != nil {
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return queueFigures{}, nil // no task queued yet
+		if missing(insp) {
+			return queueFigures{}, nil // no task queued yet, or Redis lost them all
 		}
 		return queueFigures{}, err
 	}
 	return queueFigures{pending: info.Pending, active: info.Active, scheduled: info.Scheduled, retry: info.Retry,
 		archived: info.Archived, completed: info.Completed}, nil
+}
+
+// missing reports whether Redis answers and knows no clerksync queue (asynq's
+// GetQueueInfo does not say so with ErrQueueNotFound).
+func missing(insp *asynq.Inspector) bool {
+	queues, err := insp.Queues()
+	if err != nil {
+		return false
+	}
+	for _, q := range queues {
+		if q == worker.Queue {
+			return false
+		}
+	}
+	return true
 }
 
 // retries lists every task to add up how often they were retried.
@@ -65,7 +80,7 @@ func retries(insp *asynq.Inspector, q *queueFigures) error {
 	for _, list := range lists {
 		for page := 1; ; page++ {
 			tasks, err := list(worker.Queue, asynq.PageSize(1000), asynq.Page(page))
-			if errors.Is(err, asynq.ErrQueueNotFound) {
+			if err != nil && (errors.Is(err, asynq.ErrQueueNotFound) || missing(insp)) {
 				break
 			}
 			if err != nil {

@@ -47,6 +47,9 @@ say() { printf '[%s %6ss] %s\n' "$SCENARIO" "$(elapsed "$T0")" "$*" >&2; }
 # get FILE KEY: a value from faultload's key=value output ("" if absent).
 get() { awk -F= -v k="$2" '$1 == k {v = substr($0, length(k) + 2)} END {print v}' "$1"; }
 
+# getn FILE KEY: a count, 0 when absent.
+getn() { local v; v=$(get "$1" "$2"); echo "${v:-0}"; }
+
 # --- figures and goals -------------------------------------------------------
 
 FIGS=()

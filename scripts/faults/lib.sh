@@ -89,6 +89,7 @@ check_mirror() {
 }
 
 finish() {
+  FINISHED=1
   {
     echo
     echo "==== $SCENARIO: $TITLE ($(elapsed "$T0") s) ===="
@@ -108,8 +109,15 @@ PG_DATA=""
 PG_PORT=""
 REDIS_PORT=""
 
+FINISHED=0
 cleanup() {
+  local rc=$?
   set +e
+  if [ "$FINISHED" != 1 ]; then
+    # Stopped before its summary (a step failed, or Ctrl-C): a FAIL of its own.
+    printf '%s\tFAIL\t%s\t%s\n' "$SCENARIO" "scenario ran to its end" "stopped early, exit $rc (see $OUT)" >>"$RESULTS"
+    echo "faults: $SCENARIO stopped early (exit $rc); logs in $OUT" >&2
+  fi
   local name
   [ -n "$REDIS_PID" ] && kill -CONT "$REDIS_PID" 2>/dev/null
   for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done

@@ -47,6 +47,7 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 	// Answered while away (whenever sent), and sent while away but answered
 	// after (a request held by a frozen Redis).
 	var answeredIn, answeredIn2xx, heldOver, heldOver2xx int
+	longest := 0.0 // the slowest answer to an attempt started inside
 	// The first 2xx answer to an attempt started after the window: how soon
 	// the receiver took deliveries again.
 	firstAfter := -1.0
@@ -66,6 +67,9 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 					if is2xx {
 						answeredIn2xx++
 					}
+				}
+				if a.Start >= f && a.Start <= t {
+					longest = max(longest, a.End-a.Start)
 				}
 				if a.Start >= f && a.Start <= t && a.End > t {
 					heldOver++
@@ -100,5 +104,6 @@ func cmdWindow(_ context.Context, args []string, out io.Writer) error {
 	figure(out, *prefix+"answered_inside_2xx", answeredIn2xx)
 	figure(out, *prefix+"held_over", heldOver)
 	figure(out, *prefix+"held_over_2xx", heldOver2xx)
+	figure(out, *prefix+"longest_s", longest)
 	return nil
 }

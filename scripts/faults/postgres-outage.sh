@@ -3,7 +3,7 @@
 # FAULTS_LONG=1 in `make faults`) while the worker drains a backlog. The
 # receiver keeps queueing meanwhile (it needs only Redis). Figures: how soon
 # the drain starts again once Postgres is back (goal: within 10 s), the time
-# to converge, retry counts (goal: unchanged by the outage), archived tasks
+# to converge (goal: 60 s), retry counts (goal: unchanged by the outage), archived tasks
 # (goal: none) and the worker's log lines during the outage (goal: one
 # "unavailable" and one "back").
 DOWN=${FAULTS_PG_DOWN:-60}
@@ -13,6 +13,9 @@ source "$(dirname "$0")/lib.sh"
 
 USERS=${FAULTS_USERS:-2500}
 CONVERGE=${FAULTS_CONVERGE_TIMEOUT:-$((DOWN < 120 ? 240 : 600))}
+# At full speed the backlog left drains in well under 30 s here; 60 s allows
+# for a slow, shared machine.
+CONVERGE_GOAL=${FAULTS_CONVERGE_GOAL:-60}
 pg_start
 redis_start
 migrate
@@ -67,7 +70,7 @@ fig "tasks still waiting to retry / archived" "$(get "$a" after_retry) / $(get "
 fig "worker log lines, stop to 10 s after back" "$((l1 - l0))"
 fig "  most frequent" "${window_msgs:-none}"
 goal "drain resumes within 10 s of Postgres back" "$(awk -v f="$first" 'BEGIN {print (f >= 0 && f <= 10) ? 1 : 0}')" "${first} s"
-goal "converged (queue drained within ${CONVERGE} s of Postgres back)" "$(get "$d" drained)" "${drained} s"
+goal "converged within ${CONVERGE_GOAL} s of Postgres back" "$(awk -v s="$drained" -v g="$CONVERGE_GOAL" 'BEGIN {print (s >= 0 && s <= g) ? 1 : 0}')" "${drained} s"
 goal "receiver kept queueing while Postgres was down" "$(num_eq "$(get "$OUT/during.txt" sends_never_2xx)" 0)" "never 2xx: $(get "$OUT/during.txt" sends_never_2xx)"
 goal "nothing archived" "$(num_eq "$(get "$a" after_archived)" 0)" "archived: $(get "$a" after_archived)"
 goal "retry counts unchanged by the outage" "$(num_eq "$(get "$a" after_retried_sum)" "$(get "$OUT/queue-before.txt" before_retried_sum)")" \

@@ -104,6 +104,7 @@ finish() {
 # --- processes ---------------------------------------------------------------
 
 declare -A PID ADDR
+HELPERS=() # background faultload processes
 REDIS_PID=""
 PG_DATA=""
 PG_PORT=""
@@ -118,7 +119,9 @@ cleanup() {
     printf '%s\tFAIL\t%s\t%s\n' "$SCENARIO" "scenario ran to its end" "stopped early, exit $rc (see $OUT)" >>"$RESULTS"
     echo "faults: $SCENARIO stopped early (exit $rc); logs in $OUT" >&2
   fi
-  local name
+  local name p
+  # Helpers still running (a send, a drain) when a step failed.
+  for p in "${HELPERS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   [ -n "$REDIS_PID" ] && kill -CONT "$REDIS_PID" 2>/dev/null
   for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done
   for name in "${!PID[@]}"; do
@@ -221,9 +224,17 @@ send_bg() {
   local name=$1; shift
   "$FAULTLOAD" send -out "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>&1 &
   SEND_PID=$!
+  HELPERS+=("$SEND_PID")
 }
 # send_wait: wait for the background send; its figures stay in $OUT/NAME.txt.
-send_wait() { wait "$SEND_PID" || true; SEND_PID=""; }
+send_wait() { wait "$SEND_PID" || true; forget "$SEND_PID"; SEND_PID=""; }
+# forget PID: a helper that has been waited for, whose id may now be reused,
+# is no longer one to end at exit.
+forget() {
+  local keep=() p
+  for p in "${HELPERS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  HELPERS=("${keep[@]}")
+}
 
 # drain LABEL ARGS...: faultload drain, figures in $OUT/drain-LABEL.txt.
 drain() {

@@ -46,9 +46,11 @@ pg_start
 say "Postgres back; waiting for the queue to drain (at most $CONVERGE s)"
 "$FAULTLOAD" drain -since "$back" -timeout "${CONVERGE}s" >"$OUT/drain.txt" 2>&1 &
 drain_pid=$!
+HELPERS+=("$drain_pid")
 sleep 10
 l1=$(lines work)
 wait "$drain_pid" || true
+forget "$drain_pid"
 d=$OUT/drain.txt
 "$FAULTLOAD" queue -prefix after_ >"$OUT/queue-after.txt"
 a=$OUT/queue-after.txt

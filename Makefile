@@ -77,6 +77,12 @@ test: services ## vet, gofmt check and the race-enabled tests against real Postg
 bench: services ## run the benchmarks and print their figures
 	bash scripts/bench.sh
 
+.PHONY: faults
+faults: ## fault scenarios on private Postgres/Redis instances (SCENARIO=name for one; FAULTS_LONG=1 adds Postgres down 300 s)
+	go build -o $(BIN) ./cmd/clerksync
+	go build -o bin/faultload ./internal/faultload
+	SCENARIO="$(SCENARIO)" bash scripts/faults/run.sh
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck (pinned)
 	go vet ./...

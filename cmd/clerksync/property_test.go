@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,24 +8,26 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clerksync/clerksync/internal/simclerk"
 )
 
 // The property: whatever the order, duplication and concurrency of
 // deliveries, the mirror ends up equal to Clerk's latest state.
 
+// contact and userSnapshot are the tests' short names for simclerk's
+// types, so that a test can write a user in one line.
 type contact struct {
 	id, value string
 	verified  bool
 }
 
-// userSnapshot is one state of a user in Clerk, from which both the event
-// body and the expected mirror rows are derived.
+// userSnapshot is one state of a user in Clerk (see simclerk.Snapshot).
 type userSnapshot struct {
 	id, externalID                   string
 	updatedAt                        int64
@@ -37,156 +38,28 @@ type userSnapshot struct {
 	primaryEmail, primaryPhone, prim int       // index into emails/phones/wallets, -1 for none
 }
 
+func (s userSnapshot) sim() simclerk.Snapshot {
+	conv := func(cs []contact) []simclerk.Contact {
+		var out []simclerk.Contact
+		for _, c := range cs {
+			out = append(out, simclerk.Contact{ID: c.id, Value: c.value, Verified: c.verified})
+		}
+		return out
+	}
+	return simclerk.Snapshot{ID: s.id, ExternalID: s.externalID, UpdatedAt: s.updatedAt, First: s.first, Last: s.last,
+		Username: s.username, Plan: s.plan, Emails: conv(s.emails), Phones: conv(s.phones), Wallets: conv(s.wallets),
+		Accounts: conv(s.accounts), PrimaryEmail: s.primaryEmail, PrimaryPhone: s.primaryPhone, PrimaryWallet: s.prim}
+}
+
 func propUserID(i int) string { return fmt.Sprintf("user_prop%05d", i) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// userEvent renders a snapshot as a Clerk user.updated event.
-func userEvent(t testing.TB, s userSnapshot) []byte {
-	verification := func(c contact, strategy string) map[string]any {
-		status := "unverified"
-		if c.verified {
-			status = "verified"
-		}
-		return map[string]any{"status": status, "strategy": strategy, "attempts": nil}
-	}
-	var emails, phones, wallets, accounts []any
-	for _, c := range s.emails {
-		emails = append(emails, map[string]any{"id": c.id, "object": "email_address", "email_address": c.value,
-			"verification": verification(c, "email_code"), "linked_to": []any{}, "reserved": false,
-			"created_at": 1700000000000, "updated_at": s.updatedAt})
-	}
-	for _, c := range s.phones {
-		phones = append(phones, map[string]any{"id": c.id, "object": "phone_number", "phone_number": c.value,
-			"verification": verification(c, "phone_code"), "reserved_for_second_factor": false,
-			"default_second_factor": false, "created_at": 1700000000000, "updated_at": s.updatedAt})
-	}
-	for _, c := range s.wallets {
-		wallets = append(wallets, map[string]any{"id": c.id, "object": "web3_wallet", "web3_wallet": c.value,
-			"verification": verification(c, "web3_metamask_signature")})
-	}
-	for _, c := range s.accounts {
-		accounts = append(accounts, map[string]any{"id": c.id, "object": "external_account", "provider": "oauth_github",
-			"provider_user_id": c.value, "identification_id": "idn_" + c.id, "approved_scopes": "read:user",
-			"verification": verification(c, "oauth_github"), "public_metadata": map[string]any{},
-			"created_at": 1700000000000, "updated_at": s.updatedAt})
-	}
-	pick := func(cs []contact, i int) any {
-		if i < 0 {
-			return nil
-		}
-		return cs[i].id
-	}
-	data := map[string]any{
-		"id": s.id, "object": "user", "external_id": nilIfEmpty(s.externalID),
-		"first_name": s.first, "last_name": s.last, "username": nilIfEmpty(s.username),
-		"primary_email_address_id": pick(s.emails, s.primaryEmail),
-		"primary_phone_number_id":  pick(s.phones, s.primaryPhone),
-		"primary_web3_wallet_id":   pick(s.wallets, s.prim),
-		"public_metadata":          map[string]any{"plan": s.plan},
-		"private_metadata":         nil, "unsafe_metadata": map[string]any{},
-		"email_addresses": orEmpty(emails), "phone_numbers": orEmpty(phones),
-		"web3_wallets": orEmpty(wallets), "external_accounts": orEmpty(accounts),
-		"password_enabled": true, "created_at": 1700000000000, "updated_at": s.updatedAt,
-		"some_future_key": map[string]any{"x": 1},
-	}
-	typ := "user.updated"
-	if s.first == "created" {
-		typ = "user.created"
-	}
-	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "timestamp": s.updatedAt + 7, "data": data,
-		"instance_id": "ins_prop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// userEvent renders a snapshot as a Clerk user.created or user.updated event.
+func userEvent(_ testing.TB, s userSnapshot) []byte { return simclerk.UserEvent(s.sim()) }
 
 func deleteEvent(id, externalID string, ts int64) []byte {
-	data := map[string]any{"id": id, "object": "user", "deleted": true}
-	if externalID != "" {
-		data["external_id"] = externalID
-	}
-	b, _ := json.Marshal(map[string]any{"type": "user.deleted", "object": "event", "timestamp": ts, "data": data})
-	return b
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func orEmpty(xs []any) []any {
-	if xs == nil {
-		return []any{}
-	}
-	return xs
-}
-
-// history is one user's events in Clerk's order and the state they lead to.
-type history struct {
-	snapshots []userSnapshot
-	deletedAt int64 // 0: alive
-	final     *userSnapshot
-}
-
-// genHistory makes a random life: a create, up to 8 updates that add and
-// remove contacts and switch primaries, and in 30% of cases a deletion.
-func genHistory(r *rand.Rand, i int) history {
-	id := propUserID(i)
-	ext := ""
-	if r.IntN(2) == 0 {
-		ext = "ext-" + strconv.Itoa(i)
-	}
-	t := int64(1752566400000) + int64(i)*1000
-	var h history
-	pool := func(kind string, n int) []contact {
-		var cs []contact
-		for j := range n {
-			cs = append(cs, contact{id: fmt.Sprintf("idn_%s_%s%d", id[5:], kind, j), verified: r.IntN(4) != 0})
-		}
-		return cs
-	}
-	emailPool, phonePool, walletPool, accountPool := pool("em", 5), pool("ph", 3), pool("w", 2), pool("eac", 3)
-	subset := func(p []contact, version int) []contact {
-		var out []contact
-		for _, c := range p {
-			if r.IntN(2) == 0 {
-				c.value = fmt.Sprintf("%s-v%d", c.id, version) // values change too
-				out = append(out, c)
-			}
-		}
-		return out
-	}
-	primary := func(cs []contact) int {
-		if len(cs) == 0 || r.IntN(5) == 0 {
-			return -1
-		}
-		return r.IntN(len(cs))
-	}
-	n := 1 + r.IntN(9)
-	for v := range n {
-		t += 1 + int64(r.IntN(5000))
-		s := userSnapshot{id: id, externalID: ext, updatedAt: t, first: "updated", last: fmt.Sprintf("L%d", v),
-			username: fmt.Sprintf("u%d_%d", i, v), plan: []string{"free", "pro", "team"}[r.IntN(3)]}
-		if v == 0 {
-			s.first = "created"
-		}
-		s.emails, s.phones, s.wallets, s.accounts = subset(emailPool, v), subset(phonePool, v), subset(walletPool, v), subset(accountPool, v)
-		for k := range s.emails {
-			s.emails[k].value = fmt.Sprintf("u%d.v%d.%d@Example.com", i, v, k)
-		}
-		s.primaryEmail, s.primaryPhone, s.prim = primary(s.emails), primary(s.phones), primary(s.wallets)
-		h.snapshots = append(h.snapshots, s)
-	}
-	if r.IntN(10) < 3 {
-		h.deletedAt = t + 1 + int64(r.IntN(5000))
-	} else {
-		h.final = &h.snapshots[len(h.snapshots)-1]
-	}
-	return h
+	return simclerk.DeleteEvent(id, externalID, ts)
 }
 
 type delivery struct {
@@ -206,19 +79,20 @@ func TestConvergenceProperty(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 42))
 
 	h := startApp(t, Roles{Migrate: true, Serve: true, Work: true})
-	histories := make([]history, users)
+	histories := make([]simclerk.History, users)
 	var phase1, phase2 []delivery
 	for i := range histories {
-		hist := genHistory(r, i)
+		hist := simclerk.Gen(r, i, propUserID(i))
 		histories[i] = hist
-		for v, s := range hist.snapshots {
-			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_%d", i, v), body: userEvent(t, s)})
+		for v, s := range hist.Snapshots {
+			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_%d", i, v), body: simclerk.UserEvent(s)})
 		}
-		if hist.deletedAt != 0 {
-			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_del", i), body: deleteEvent(hist.snapshots[0].id, hist.snapshots[0].externalID, hist.deletedAt)})
+		if hist.DeletedAt != 0 {
+			first := hist.Snapshots[0]
+			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_del", i), body: simclerk.DeleteEvent(first.ID, first.ExternalID, hist.DeletedAt)})
 			// Late stale updates after the delete, delivered once it has landed.
-			late := hist.snapshots[r.IntN(len(hist.snapshots))]
-			phase2 = append(phase2, delivery{id: fmt.Sprintf("msg_%d_late", i), body: userEvent(t, late)})
+			late := hist.Snapshots[r.IntN(len(hist.Snapshots))]
+			phase2 = append(phase2, delivery{id: fmt.Sprintf("msg_%d_late", i), body: simclerk.UserEvent(late)})
 		}
 	}
 	deliver := func(ds []delivery) {
@@ -264,62 +138,23 @@ func TestConvergenceProperty(t *testing.T) {
 	}
 }
 
-// expectedMirror renders the final states as sorted row strings per table.
-func expectedMirror(hs []history) map[string][]string {
-	m := map[string][]string{"users": {}, "email_addresses": {}, "phone_numbers": {}, "web3_wallets": {}, "external_accounts": {}, "deleted_users": {}}
-	for _, h := range hs {
-		first := h.snapshots[0]
-		if h.final == nil {
-			m["deleted_users"] = append(m["deleted_users"], fmt.Sprintf("%s|%s|%d", first.id, first.externalID, h.deletedAt))
-			continue
-		}
-		s := h.final
-		primEmail, primPhone := "", ""
-		if s.primaryEmail >= 0 {
-			primEmail = s.emails[s.primaryEmail].value
-		}
-		if s.primaryPhone >= 0 {
-			primPhone = s.phones[s.primaryPhone].value
-		}
-		m["users"] = append(m["users"], fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s|%d", s.id, s.externalID, s.last, s.username, primEmail, primPhone, s.plan, s.updatedAt))
-		row := func(table string, cs []contact, prim int) {
-			for k, c := range cs {
-				m[table] = append(m[table], fmt.Sprintf("%s|%s|%s|%t|%t", c.id, s.id, c.value, c.verified, k == prim))
-			}
-		}
-		row("email_addresses", s.emails, s.primaryEmail)
-		row("phone_numbers", s.phones, s.primaryPhone)
-		row("web3_wallets", s.wallets, s.prim)
-		row("external_accounts", s.accounts, -1)
-	}
-	for k := range m {
-		sort.Strings(m[k])
-	}
-	return m
-}
+func expectedMirror(hs []simclerk.History) simclerk.Rows { return simclerk.Expected(hs) }
 
-func actualMirror(t *testing.T, h *harness) map[string][]string {
-	queries := map[string]string{
-		"users": `SELECT concat_ws('|', id, coalesce(external_id, ''), last_name, username, coalesce(primary_email_address, ''),
-			coalesce(primary_phone_number, ''), public_metadata->>'plan', (extract(epoch FROM updated_at) * 1000)::bigint) FROM users`,
-		"email_addresses":   `SELECT concat_ws('|', id, user_id, email_address, coalesce(verification_status = 'verified', false)::text, is_primary::text) FROM email_addresses`,
-		"phone_numbers":     `SELECT concat_ws('|', id, user_id, phone_number, coalesce(verification_status = 'verified', false)::text, is_primary::text) FROM phone_numbers`,
-		"web3_wallets":      `SELECT concat_ws('|', id, user_id, web3_wallet, coalesce(verification_status = 'verified', false)::text, is_primary::text) FROM web3_wallets`,
-		"external_accounts": `SELECT concat_ws('|', id, user_id, provider_user_id, coalesce(verification_status = 'verified', false)::text, 'false') FROM external_accounts`,
-		"deleted_users":     `SELECT concat_ws('|', id, coalesce(external_id, ''), (extract(epoch FROM deleted_at) * 1000)::bigint) FROM deleted_users`,
-	}
-	m := map[string][]string{}
-	for table, q := range queries {
-		var rows []string
-		if err := h.conn.Select(&rows, q); err != nil {
+func actualMirror(t *testing.T, h *harness) simclerk.Rows {
+	m := simclerk.NewRows()
+	for table, q := range simclerk.RowQueries {
+		var rows []struct {
+			UserID string `db:"user_id"`
+			Row    string `db:"row"`
+		}
+		if err := h.conn.Select(&rows, "SELECT u AS user_id, r AS row FROM ("+q+") AS t(u, r)"); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}
-		if rows == nil {
-			rows = []string{}
+		for _, r := range rows {
+			m[table] = append(m[table], r.Row)
 		}
-		sort.Strings(rows)
-		m[table] = rows
 	}
+	m.Sort()
 	return m
 }
 

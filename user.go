@@ -218,7 +218,7 @@ type (
 // when a contact has no id.
 func DecodeUser(data []byte) (*User, error) {
 	var w wireUser
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("%w: user: %v", ErrInvalidEvent, err)
 	}
 	if !ValidUserID(w.ID) {

@@ -111,13 +111,13 @@ func (a *App) buildHTTP() error {
 	a.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		// Headers are read before any check, like bodies; Svix's are a few
-		// hundred bytes (the default allows 1 MiB per connection).
-		MaxHeaderBytes: 64 << 10,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		// Headers are read before any check, like bodies; Svix's are a few
+		// hundred bytes (the default allows 1 MiB per connection).
+		MaxHeaderBytes: 64 << 10,
 	}
 	return nil
 }

@@ -62,6 +62,12 @@ test: services ## vet, gofmt check and the race-enabled tests against real Postg
 bench: services ## run the benchmarks and print their figures
 	bash scripts/bench.sh
 
+FUZZTIME ?= 20s
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target (event and user decoding, CSV rows) for FUZZTIME (20s) each
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck (pinned)
 	go vet ./...

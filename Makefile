@@ -83,6 +83,12 @@ faults: ## fault scenarios on private Postgres/Redis instances (SCENARIO=name fo
 	go build -o bin/faultload ./internal/faultload
 	SCENARIO="$(SCENARIO)" bash scripts/faults/run.sh
 
+FUZZTIME ?= 20s
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target (event and user decoding, CSV rows) for FUZZTIME (20s) each
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck (pinned)
 	go vet ./...

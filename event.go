@@ -1,10 +1,13 @@
 package clerksync
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The Clerk event types the mirror applies; every other type is ignored.
@@ -34,10 +37,14 @@ type rawEnvelope struct {
 }
 
 // ParseEnvelope reads the type, timestamp and data.id of a Clerk event. It
-// returns an error wrapping ErrInvalidEvent when the body is not JSON, has no
-// type or no data.id, or when a user event names an id that is not a Clerk
-// user id.
+// returns an error wrapping ErrInvalidEvent when the body is not JSON (RFC
+// 8259, so valid UTF-8), has no type or no data.id, when a user event names
+// an id that is not a Clerk user id, or when the timestamp is not a Unix time
+// within the years 1970 to 9999.
 func ParseEnvelope(body []byte) (Envelope, error) {
+	if !utf8.Valid(body) {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrInvalidEvent, errInvalidUTF8)
+	}
 	// One pass: data is decoded straight into its id, the rest skipped.
 	var raw struct {
 		Type      string      `json:"type"`
@@ -46,7 +53,7 @@ func ParseEnvelope(body []byte) (Envelope, error) {
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	if err := unmarshal(body, &raw); err != nil {
 		return Envelope{}, fmt.Errorf("%w: body is not a Clerk event: %v", ErrInvalidEvent, err)
 	}
 	id := ""
@@ -73,21 +80,39 @@ func newEnvelope(typ string, timestamp json.Number, id string) (Envelope, error)
 	return Envelope{Type: typ, Timestamp: ts, ObjectID: id}, nil
 }
 
+// MaxTimestamp is the latest envelope time ParseEvent accepts: the last
+// millisecond of the year 9999, the last that RFC 3339 and Go's JSON
+// encoding of times (the mirror's write path) can express. Beyond it an
+// event could never be stored, and it is refused instead of being retried.
+var MaxTimestamp = time.UnixMilli(maxTimestampMillis).UTC()
+
+const maxTimestampMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
+
 // envelopeTime reads the envelope timestamp: Unix milliseconds in real events,
 // seconds in Clerk's OpenAPI examples. Values below 1e11 cannot be
-// milliseconds of any time after 1973, so they are taken as seconds.
+// milliseconds of any time after 1973, so they are taken as seconds. Times
+// before 1970 or after MaxTimestamp are refused.
 func envelopeTime(n json.Number) (time.Time, error) {
 	if n == "" {
 		return time.Time{}, nil
 	}
 	v, err := n.Int64()
-	if err != nil || v < 0 {
-		return time.Time{}, fmt.Errorf("%w: timestamp %q is not a Unix time", ErrInvalidEvent, n.String())
+	if err != nil || v < 0 || v > maxTimestampMillis {
+		return time.Time{}, fmt.Errorf("%w: timestamp %s is not a Unix time between 1970 and 9999", ErrInvalidEvent, clipNumber(n))
 	}
 	if v < 1e11 {
 		return time.Unix(v, 0).UTC(), nil
 	}
 	return time.UnixMilli(v).UTC(), nil
+}
+
+// clipNumber bounds a number quoted in an error: it comes from the body.
+func clipNumber(n json.Number) string {
+	const limit = 24
+	if s := n.String(); len(s) > limit {
+		return strconv.Quote(s[:limit] + "...")
+	}
+	return strconv.Quote(n.String())
 }
 
 // ValidUserID reports whether id has the shape of a Clerk user id:
@@ -133,20 +158,48 @@ const (
 	SourceBackfill = "backfill"
 )
 
+// The errors of ParseEvent that its callers tell apart; both wrap
+// ErrInvalidEvent, since neither event can be applied as it stands.
+var (
+	// ErrNotUserEvent means the body is a Clerk event of a type the mirror
+	// does not apply (session.created, ...).
+	ErrNotUserEvent = fmt.Errorf("%w: not a user event", ErrInvalidEvent)
+	// ErrNoTimestamp means a user.deleted carries no envelope timestamp,
+	// without which it cannot be ordered; WithTimestamp supplies one.
+	ErrNoTimestamp = fmt.Errorf("%w: user.deleted without a timestamp cannot be ordered", ErrInvalidEvent)
+)
+
 // ParseEvent decodes a Clerk user event. It is tolerant of unknown keys, null
 // metadata, second or millisecond envelope times and every known external
 // account shape; it returns an error wrapping ErrInvalidEvent when the body
-// is not a user.created, user.updated or user.deleted event it can apply.
+// is not a user.created, user.updated or user.deleted event it can apply:
+// not JSON (invalid UTF-8 included), no type, no data.id, a value of the
+// wrong type, a \u escape of a lone surrogate or a number that Postgres's
+// jsonb refuses, an envelope time outside 1970 to 9999 (see MaxTimestamp).
+// The error wraps ErrNotUserEvent for another event type and ErrNoTimestamp
+// for a deletion without a timestamp.
+//
+// The receiver runs it on every user event before answering 2xx and the
+// worker runs it again on the queued body: one function, so that what the
+// receiver accepts the worker can apply.
 func ParseEvent(deliveryID string, body []byte) (Event, error) {
+	if !utf8.Valid(body) {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, errInvalidUTF8)
+	}
 	var raw rawEnvelope
-	if err := json.Unmarshal(body, &raw); err != nil {
+	if err := unmarshal(body, &raw); err != nil {
 		return Event{}, fmt.Errorf("%w: body is not a Clerk event: %v", ErrInvalidEvent, err)
 	}
 	if strings.TrimSpace(raw.Type) == "" {
 		return Event{}, fmt.Errorf("%w: no type", ErrInvalidEvent)
 	}
 	if !IsUserEvent(raw.Type) {
-		return Event{}, fmt.Errorf("%w: type %q is not a user event", ErrInvalidEvent, raw.Type)
+		return Event{}, ErrNotUserEvent
+	}
+	// The raw snapshot is stored as received: what Postgres would refuse in
+	// it is refused here, before anyone answers 2xx for it.
+	if err := checkStorable(body); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
 	// The id comes from decoding data itself: one pass over it, not two.
 	if raw.Type == UserDeleted {
@@ -178,7 +231,7 @@ func parseDeletion(deliveryID string, raw rawEnvelope) (Event, error) {
 		ID         string  `json:"id"`
 		ExternalID *string `json:"external_id"`
 	}
-	if len(raw.Data) > 0 && json.Unmarshal(raw.Data, &del) != nil {
+	if len(raw.Data) > 0 && unmarshal(raw.Data, &del) != nil {
 		return Event{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
 	}
 	env, err := newEnvelope(raw.Type, raw.Timestamp, del.ID)
@@ -186,8 +239,27 @@ func parseDeletion(deliveryID string, raw rawEnvelope) (Event, error) {
 		return Event{}, err
 	}
 	if env.Timestamp.IsZero() {
-		return Event{}, fmt.Errorf("%w: user.deleted without a timestamp cannot be ordered", ErrInvalidEvent)
+		return Event{}, ErrNoTimestamp
 	}
 	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: del.ID,
 		ExternalID: nonEmpty(del.ExternalID)}, nil
+}
+
+// WithTimestamp returns a copy of body, a JSON object, with "timestamp" set
+// to t in Unix milliseconds as its last key. The receiver gives it the
+// signed svix-timestamp of a user.deleted that ParseEvent refused with
+// ErrNoTimestamp, so that the worker, parsing the queued body, orders the
+// deletion by the time Svix signed it. Decoders take the last of repeated
+// keys, so a "timestamp": null before it no longer counts. A body that is
+// not an object is returned unchanged.
+func WithTimestamp(body []byte, t time.Time) []byte {
+	end := bytes.LastIndexByte(body, '}')
+	if end < 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body)+32)
+	out = append(out, body[:end]...)
+	out = append(out, `,"timestamp":`...)
+	out = strconv.AppendInt(out, t.UnixMilli(), 10)
+	return append(out, body[end:]...)
 }

@@ -1,9 +1,11 @@
 package clerksync_test
 
 import (
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +164,137 @@ func TestParseEventRefusesWhatCanNeverApply(t *testing.T) {
 	ev, err := clerksync.ParseEvent("m", []byte(`{"type":"user.created","timestamp":1716883200,"data":{"id":"user_1"}}`))
 	if err != nil || !ev.User.UpdatedAt.Equal(time.Unix(1716883200, 0)) {
 		t.Errorf("fallback to envelope time: %v %v", ev.User, err)
+	}
+}
+
+// Everything the worker would refuse is refused by ParseEvent itself, which
+// the receiver runs before answering 2xx.
+func TestParseEventRefusesWhatTheWorkerWould(t *testing.T) {
+	created := func(data string) string {
+		return `{"type":"user.created","timestamp":1752566400180,"data":{"id":"user_1","updated_at":1752566400000` + data + `}}`
+	}
+	for name, body := range map[string]string{
+		"InvalidUTF8InAName":        created(`,"first_name":"Ad` + "\xff" + `a"`),
+		"InvalidUTF8InMetadata":     created(`,"public_metadata":{"k":"` + "\xc3\x28" + `"}`),
+		"InvalidUTF8InAnUnknownKey": created(`,"whatever":"` + "\xed\xa0\x80" + `"`),
+		"NumberWhereAStringBelongs": created(`,"first_name":5`),
+		"StringWhereANumberBelongs": created(`,"last_sign_in_at":"1752566400000"`),
+		"ObjectWhereABoolBelongs":   created(`,"banned":{}`),
+		"LoneHighSurrogate":         created(`,"first_name":"\ud800"`),
+		"LoneLowSurrogate":          created(`,"unsafe_metadata":{"k":"a\udc00b"}`),
+		"HighSurrogateThenNotLow":   created(`,"first_name":"\ud800\u0041"`),
+		"SurrogateInAKey":           created(`,"private_metadata":{"\udfff":1}`),
+		"HugeExponent":              created(`,"public_metadata":{"n":1e1000000}`),
+		"HugeNegativeExponent":      created(`,"public_metadata":{"n":-1E-1001}`),
+		"ThousandAndOneDigits":      created(`,"public_metadata":{"n":` + strings.Repeat("9", 1001) + `}`),
+		"TimestampPastYear9999":     `{"type":"user.updated","timestamp":253402300800000,"data":{"id":"user_1","updated_at":1}}`,
+		"TimestampOverflowsInt64":   `{"type":"user.updated","timestamp":99999999999999999999,"data":{"id":"user_1","updated_at":1}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := clerksync.ParseEvent("m", []byte(body)); !errors.Is(err, clerksync.ErrInvalidEvent) {
+				t.Errorf("err %v, want ErrInvalidEvent", err)
+			}
+		})
+	}
+}
+
+func TestParseEventAcceptsWhatPostgresStores(t *testing.T) {
+	created := func(data string) string {
+		return `{"type":"user.created","timestamp":1752566400180,"data":{"id":"user_1","updated_at":1752566400000` + data + `}}`
+	}
+	for name, body := range map[string]string{
+		"SurrogatePair":             created(`,"first_name":"\ud83d\ude00"`),
+		"EscapedBackslashBeforeU":   created(`,"first_name":"\\ud800"`),
+		"EscapedQuoteThenSurrogate": created(`,"first_name":"\"\\\ud83d\ude00"`),
+		"ExponentAtTheBound":        created(`,"public_metadata":{"n":1e1000,"m":-2.5E-1000}`),
+		"ThousandDigits":            created(`,"public_metadata":{"n":` + strings.Repeat("9", 1000) + `}`),
+		"NumbersInStringsIgnored":   created(`,"first_name":"1e99999999 ` + strings.Repeat("7", 2000) + `"`),
+		"TimestampAtYear9999":       `{"type":"user.updated","timestamp":253402300799999,"data":{"id":"user_1","updated_at":1}}`,
+		// Tolerated as encoding/json tolerates it: the value is unambiguous.
+		"TimestampAQuotedNumber": `{"type":"user.updated","timestamp":"1752566400180","data":{"id":"user_1","updated_at":1}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := clerksync.ParseEvent("m", []byte(body)); err != nil {
+				t.Errorf("err %v, want none", err)
+			}
+		})
+	}
+	ev, _ := clerksync.ParseEvent("m", []byte(`{"type":"user.updated","timestamp":253402300799999,"data":{"id":"user_1","updated_at":1}}`))
+	if !ev.Timestamp.Equal(clerksync.MaxTimestamp) || ev.Timestamp.Year() != 9999 {
+		t.Errorf("timestamp %v, want %v", ev.Timestamp, clerksync.MaxTimestamp)
+	}
+}
+
+// The storability check agrees with Postgres itself: what ParseEvent accepts
+// of these JSON values, jsonb stores, and what it refuses, jsonb refuses.
+func TestStorableAgreesWithPostgres(t *testing.T) {
+	conn, err := sql.Open("postgres", testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	for _, v := range []string{
+		`"\ud83d\ude00"`, `"\\ud800"`, `"\"\\\ud83d\ude00"`, `1e1000`, `-2.5E-1000`, strings.Repeat("9", 1000),
+		`"\ud800"`, `"a\udc00b"`, `"\ud800\u0041"`, `{"\udfff":1}`, `1e1000000`, `1e-1000000`, strings.Repeat("9", 200000),
+	} {
+		body := `{"type":"user.created","timestamp":1752566400180,"data":{"id":"user_1","updated_at":1,"public_metadata":{"v":` + v + `}}}`
+		_, parseErr := clerksync.ParseEvent("m", []byte(body))
+		var out string
+		pgErr := conn.QueryRow(`SELECT CAST($1 AS jsonb)::text`, body).Scan(&out)
+		if parseErr == nil && pgErr != nil {
+			t.Errorf("ParseEvent accepts %.40s but Postgres refuses it: %v", v, pgErr)
+		}
+		if parseErr != nil && pgErr == nil && !strings.HasPrefix(v, "9") {
+			t.Errorf("ParseEvent refuses %.40s (%v) but Postgres stores it", v, parseErr)
+		}
+	}
+}
+
+func TestParseEventNotUserEvent(t *testing.T) {
+	_, err := clerksync.ParseEvent("m", []byte(`{"type":"session.created","data":{"id":"sess_1"}}`))
+	if !errors.Is(err, clerksync.ErrNotUserEvent) || !errors.Is(err, clerksync.ErrInvalidEvent) {
+		t.Errorf("err %v, want ErrNotUserEvent wrapping ErrInvalidEvent", err)
+	}
+}
+
+// A deletion without an envelope timestamp is ordered by the time Svix
+// signed it: the receiver adds it, the worker's ParseEvent reads it.
+func TestDeletionWithoutTimestampTakesTheOneGiven(t *testing.T) {
+	signed := time.Unix(1752566401, 0)
+	for name, body := range map[string]string{
+		"NoKey":       `{"data":{"deleted":true,"id":"user_1","object":"user"},"object":"event","type":"user.deleted"}`,
+		"NullKey":     `{"data":{"deleted":true,"id":"user_1"},"timestamp":null,"type":"user.deleted"}`,
+		"TrailingEOL": "{\"data\":{\"id\":\"user_1\"},\"type\":\"user.deleted\"}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := clerksync.ParseEvent("m", []byte(body)); !errors.Is(err, clerksync.ErrNoTimestamp) {
+				t.Fatalf("err %v, want ErrNoTimestamp", err)
+			}
+			with := clerksync.WithTimestamp([]byte(body), signed)
+			ev, err := clerksync.ParseEvent("m", with)
+			if err != nil || !ev.Timestamp.Equal(signed) || ev.UserID != "user_1" {
+				t.Fatalf("ParseEvent(%s) = %+v, %v; want user_1 at %v", with, ev, err, signed)
+			}
+			if env, err := clerksync.ParseEnvelope(with); err != nil || !env.Timestamp.Equal(signed) {
+				t.Errorf("ParseEnvelope = %+v, %v", env, err)
+			}
+		})
+	}
+}
+
+// Decoder errors name the fault, never the values around it.
+func TestParseEventErrorsQuoteNoData(t *testing.T) {
+	for _, body := range []string{
+		`{"type":"user.created","data":{"id":"user_1","email_addresses":[{"id":"idn_1","email_address":"ada@example.com"]}}`,
+		`{"type":"user.created","data":{"id":"user_1","first_name":"Ada Lovelace","last_name":["ada@example.com"]}}`,
+		`{"type":"user.created","data":{"id":"user_1","first_name":"Ada Lovelace ada@example.com` + "\x01" + `"}}`,
+	} {
+		_, err := clerksync.ParseEvent("m", []byte(body))
+		if err == nil {
+			t.Fatalf("%s accepted", body)
+		}
+		if strings.Contains(err.Error(), "ada@") || strings.Contains(err.Error(), "Lovelace") {
+			t.Errorf("error quotes the body: %v", err)
+		}
 	}
 }

@@ -218,7 +218,7 @@ type (
 // when a contact has no id.
 func DecodeUser(data []byte) (*User, error) {
 	var w wireUser
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("%w: user: %v", ErrInvalidEvent, err)
 	}
 	if !ValidUserID(w.ID) {
@@ -375,8 +375,10 @@ func dedupe[T any](xs []T, id func(T) string) []T {
 	return out
 }
 
+// millis reads Clerk's Unix milliseconds; a time after MaxTimestamp, which
+// the write path could not encode, counts as absent.
 func millis(ms *int64) time.Time {
-	if ms == nil || *ms <= 0 {
+	if ms == nil || *ms <= 0 || *ms > maxTimestampMillis {
 		return time.Time{}
 	}
 	return time.UnixMilli(*ms).UTC()

@@ -102,3 +102,56 @@ func TestParseErrorsNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+// Credentials in query parameters are hidden as well as the userinfo
+// password, in every printed form of a URL and of the Config; the rest of
+// the URL prints as written.
+func TestURLQueryCredentialsNeverPrint(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // the printed form
+	}{
+		{"postgres://app@db:5432/x?sslmode=require&password=hunter2q",
+			"postgres://app@db:5432/x?sslmode=require&password=xxxxx"},
+		{"postgres://app:hunter2u@db/x?sslpassword=hunter2s&sslinline=true&sslkey=-----BEGIN%20hunter2k&sslcert=c.pem",
+			"postgres://app:xxxxx@db/x?sslpassword=xxxxx&sslinline=true&sslkey=xxxxx&sslcert=c.pem"},
+		{"redis-sentinel://:hunter2m@h1:26379,h2:26379/0?master=mymaster&sentinel_password=hunter2sp",
+			"redis-sentinel://:xxxxx@h1:26379,h2:26379/0?master=mymaster&sentinel_password=xxxxx"},
+		{"redis://cache:6379/0?Password=hunter2c;api_TOKEN=hunter2t&client_secret=hunter2cs&pass%77ord=hunter2e&db=3",
+			"redis://cache:6379/0?Password=xxxxx;api_TOKEN=xxxxx&client_secret=xxxxx&pass%77ord=xxxxx&db=3"},
+		{"postgres://db/x?pwd=hunter2p&authToken=hunter2a&aws_credentials=hunter2w&%zz=hunter2z&passfile=/run/hunter2f",
+			"postgres://db/x?pwd=xxxxx&authToken=xxxxx&aws_credentials=xxxxx&%zz=xxxxx&passfile=xxxxx"},
+		{"postgres://db/x#hunter2frag", "postgres://db/x#xxxxx"},
+		{"postgres://us%zzer:hunter2bad@db/x", "[redacted]"},
+	}
+	for _, tt := range tests {
+		u := config.URL(tt.url)
+		if got := u.String(); got != tt.want {
+			t.Errorf("String(%s)\n  = %s\nwant %s", tt.url, got, tt.want)
+		}
+		var logged bytes.Buffer
+		slog.New(slog.NewTextHandler(&logged, nil)).Info("url", "url", u)
+		for _, out := range []string{fmt.Sprint(u), fmt.Sprintf("%v %+v %s", u, u, u), fmt.Sprintf("%#v", u), logged.String()} {
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("%q leaks a credential", out)
+			}
+		}
+	}
+	c, err := config.Load(lookup(map[string]string{
+		"DATABASE_URL": "postgres://app@db:5432/x?sslmode=require&password=hunter2db&sslpassword=hunter2ssl",
+		"REDIS_URL":    "redis-sentinel://h1:26379,h2:26379/0?master=m&sentinel_password=hunter2sentinel",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.String(), logged.String()} {
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%q leaks a credential", out)
+		}
+		if !strings.Contains(out, "sslmode=require") || !strings.Contains(out, "master=m") {
+			t.Errorf("%q lost the harmless parameters", out)
+		}
+	}
+}

@@ -30,6 +30,12 @@ const (
 	// (The Enqueuer returns at the deadline even when go-redis would wait
 	// longer.)
 	enqueueTimeout = 5 * time.Second
+	// DefaultMaxBodyBytesInFlight is the default of
+	// Options.MaxBodyBytesInFlight: 64 MiB is some 7,000 typical events at
+	// once, and 64 bodies at the 1 MiB limit.
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	// DefaultRejectLogInterval is the default of Options.RejectLogInterval.
+	DefaultRejectLogInterval = time.Second
 )
 
 // Options configures a Handler.
@@ -47,6 +53,15 @@ type Options struct {
 	// Now is the clock the timestamp window is checked against; nil means
 	// time.Now.
 	Now func() time.Time
+	// MaxBodyBytesInFlight bounds the memory of request bodies held at once
+	// (being read, verified, parsed or queued): a request that would pass it
+	// is answered 503 at once, so that unauthenticated callers cannot make
+	// the process buffer without limit. 0 means DefaultMaxBodyBytesInFlight.
+	MaxBodyBytesInFlight int64
+	// RejectLogInterval is how often each rejection reason may write a log
+	// line; the rejections in between are counted (every one in the metrics)
+	// and summed up in one line per reason. 0 means DefaultRejectLogInterval.
+	RejectLogInterval time.Duration
 }
 
 // Handler receives Clerk webhooks; it is safe for concurrent use.
@@ -54,8 +69,10 @@ type Handler struct {
 	verifiers []*svix.Webhook
 	enqueuer  clerksync.Enqueuer
 	log       *slog.Logger
+	rejects   *rejectLog
 	now       func() time.Time
 	metrics   *metrics
+	bodies    *budget
 }
 
 // NewHandler builds a Handler; it fails when no secret is given, a secret is
@@ -83,6 +100,14 @@ func NewHandler(o Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if o.MaxBodyBytesInFlight <= 0 {
+		o.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	if o.RejectLogInterval <= 0 {
+		o.RejectLogInterval = DefaultRejectLogInterval
+	}
+	h.bodies = newBudget(o.MaxBodyBytesInFlight, m.bodyBytes)
+	h.rejects = newRejectLog(h.log, o.RejectLogInterval)
 	return h, nil
 }
 
@@ -103,36 +128,56 @@ func newVerifiers(secrets []string) ([]*svix.Webhook, error) {
 
 // ServeHTTP answers one delivery: 2xx only once a user event is queued (or
 // an ignored type is recognised), 401/400/405/413 for requests that can never
-// succeed, and 503 when the queue failed, so that Svix retries.
+// succeed, and 503 when the queue failed or too many bodies are in flight,
+// so that Svix retries.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.finish(w, r, h.handle(w, r))
 }
 
 // handle runs the steps in the order the contract needs: nothing is parsed
 // before the signature is verified, nothing is answered 2xx before it is
-// queued.
+// queued, and nothing a worker would refuse is answered 2xx.
 func (h *Handler) handle(w http.ResponseWriter, r *http.Request) result {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return rejected(http.StatusMethodNotAllowed, reasonMethod, "", nil)
 	}
-	body, res, ok := readBody(w, r)
+	body, held, res, ok := h.readBody(w, r)
 	if !ok {
 		return res
 	}
-	deliveryID, res, ok := h.verify(r.Header, body)
+	defer h.bodies.release(held)
+	d, res, ok := h.verify(r.Header, body)
 	if !ok {
 		return res
 	}
-	env, err := clerksync.ParseEnvelope(body)
+	return h.route(r.Context(), d, body)
+}
+
+// route parses a verified body the way the worker will and queues user
+// events. The worker runs the same clerksync.ParseEvent on the queued body,
+// so that the receiver and the worker cannot disagree on what is valid.
+func (h *Handler) route(ctx context.Context, d delivery, body []byte) result {
+	ev, err := clerksync.ParseEvent(d.id, body)
+	if errors.Is(err, clerksync.ErrNoTimestamp) {
+		// A deletion without an envelope time (older Clerk events) is
+		// ordered by the time Svix signed it; the worker finds it in the
+		// queued body. A deletion carries no personal data to rewrite.
+		body = clerksync.WithTimestamp(body, d.signedAt)
+		ev, err = clerksync.ParseEvent(d.id, body)
+	}
+	if errors.Is(err, clerksync.ErrNotUserEvent) {
+		env, err := clerksync.ParseEnvelope(body)
+		if err != nil {
+			return rejected(http.StatusBadRequest, reasonInvalidEvent, d.id, err)
+		}
+		return result{status: http.StatusOK, outcome: outcomeIgnored, deliveryID: d.id, eventType: env.Type}
+	}
 	if err != nil {
-		return rejected(http.StatusBadRequest, reasonInvalidEvent, deliveryID, err)
+		return rejected(http.StatusBadRequest, reasonInvalidEvent, d.id, err)
 	}
-	if !clerksync.IsUserEvent(env.Type) {
-		return result{status: http.StatusOK, outcome: outcomeIgnored, deliveryID: deliveryID, eventType: env.Type}
-	}
-	return h.enqueue(r.Context(), clerksync.Delivery{
-		ID: deliveryID, Type: env.Type, UserID: env.ObjectID, Timestamp: env.Timestamp, Body: body,
+	return h.enqueue(ctx, clerksync.Delivery{
+		ID: d.id, Type: ev.Type, UserID: ev.UserID, Timestamp: ev.Timestamp, Body: body,
 	})
 }
 

@@ -24,6 +24,8 @@ const (
 	reasonTimestamp     = "timestamp"
 	reasonSignature     = "signature"
 	reasonInvalidEvent  = "invalid_event"
+	reasonDeliveryID    = "delivery_id"
+	reasonBusy          = "busy"
 	reasonEnqueueFailed = "enqueue_failed"
 )
 
@@ -33,6 +35,7 @@ const unknownType = "unknown"
 type metrics struct {
 	deliveries      *prometheus.CounterVec
 	enqueueDuration prometheus.Histogram
+	bodyBytes       prometheus.Gauge
 }
 
 // newMetrics builds the receiver's collectors and registers them on reg when
@@ -50,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			// queue approaching the 10 s enqueue deadline.
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clerksync_webhook_body_bytes_in_flight",
+			Help: "Bytes of request bodies held by the receiver (being read, verified, parsed or queued); requests past its bound are rejected with reason busy.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -59,6 +66,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.enqueueDuration, err = register(reg, m.enqueueDuration); err != nil {
+		return nil, err
+	}
+	if m.bodyBytes, err = register(reg, m.bodyBytes); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -51,10 +51,14 @@ func responseBody(res result) []byte {
 
 // logResult writes one line per delivery with ids only: the body, and with
 // it every email and name, never reaches the log, nor do secrets or
-// signatures.
+// signatures. Rejected requests, which anyone can send, are rate-limited per
+// reason (see rejectLog); a lost event (enqueue_failed) never is.
 func (h *Handler) logResult(ctx context.Context, res result) {
 	level := logLevel(res)
 	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	if res.outcome == outcomeRejected && res.reason != reasonEnqueueFailed && !h.rejects.allow(res.reason) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 6)

@@ -117,6 +117,9 @@ func (a *App) buildHTTP() error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		// Headers are read before any check, like bodies; Svix's are a few
+		// hundred bytes (the default allows 1 MiB per connection).
+		MaxHeaderBytes: 64 << 10,
 	}
 	return nil
 }

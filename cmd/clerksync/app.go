@@ -49,6 +49,7 @@ type App struct {
 	inspector *asynq.Inspector // the queue gauges
 	dashboard *dashboard.Handler
 	worker    *worker.Server
+	reconcile *reconcileSchedule // RECONCILE_EVERY (schedule.go)
 	http      *http.Server
 	listener  net.Listener
 	stopOnce  sync.Once
@@ -92,6 +93,9 @@ func (a *App) build(ctx context.Context) error {
 			Redis: a.redis, Mirror: a.store, Concurrency: a.cfg.WorkerConcurrency,
 			ShutdownTimeout: a.cfg.ShutdownTimeout, Logger: a.log, Registerer: a.registry,
 		})
+	}
+	if err := a.buildReconcile(); err != nil {
+		return err
 	}
 	// A worker-only process listens too, for /healthz, /readyz and /metrics
 	// alone, so that split deployments can probe and scrape their workers.
@@ -187,6 +191,7 @@ func (a *App) Start() error {
 			return err
 		}
 	}
+	a.startReconcile()
 	if a.listener == nil {
 		return nil
 	}
@@ -238,6 +243,7 @@ func (a *App) shutdown() error {
 		errs = append(errs, a.http.Shutdown(ctx))
 		cancel()
 	}
+	a.stopReconcile()
 	if a.worker != nil {
 		a.worker.Shutdown()
 	}

@@ -43,6 +43,8 @@ var commands = []command{
 	{"work", "run the worker that applies queued events to Postgres", cmdWork},
 	{"run", "migrate, then serve and work in one process (local and small deployments)", cmdRun},
 	{"import", "bulk-load a Clerk Dashboard CSV export (FILE, or - for stdin)", cmdImport},
+	{"backfill", "load every user from Clerk's Backend API through the guarded write path (resumable)", cmdBackfill},
+	{"reconcile", "compare the mirror with Clerk's Backend API, report drift and, with --apply, repair it", cmdReconcile},
 	{"send", "sign a sample Clerk event (or a JSON file) and post it to the receiver", cmdSend},
 }
 
@@ -103,11 +105,12 @@ func Main(ctx context.Context, e *Env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: clerksync COMMAND [flags]\n\nKeeps a Postgres mirror of your Clerk users.\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from the environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL,\n"+
 		"CLERK_WEBHOOK_SIGNING_SECRET, LISTEN_ADDR, ADMIN_USER, ADMIN_PASSWORD, LOG_FORMAT, LOG_LEVEL,\n"+
-		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h for a command's flags.")
+		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT, CLERK_SECRET_KEY, CLERK_API_URL, CLERK_API_RATE,\n"+
+		"RECONCILE_EVERY (see README.md). Run clerksync COMMAND -h for a command's flags.")
 }
 
 // newFlags returns a flag set whose -h prints the command's usage to stderr.

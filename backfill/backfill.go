@@ -180,42 +180,48 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 // applyPage applies a page's users: the mirror's state of all of them is
 // read in one query first, for the summary; the write itself is guarded in
-// SQL, whatever that read said.
+// SQL, whatever that read said. The counts are added to sum only once the
+// page is applied, so that they agree with the checkpoint.
 func applyPage(ctx context.Context, o Options, pg page, sum *Summary) error {
 	var (
 		ids    []string
 		events []clerksync.Event
+		kinds  []kind
+		kindOf []string // the id each kind is about
 	)
 	for _, u := range pg.users {
 		if err := checkUser(u); err != nil {
 			o.Log.Warn("backfill: user skipped", "user_id", u.id, "error", err.Error())
-			sum.add(invalid, u.id)
+			kinds, kindOf = append(kinds, invalid), append(kindOf, u.id)
 			continue
 		}
 		ids = append(ids, u.id)
 		events = append(events, snapshot(u.user))
 	}
-	sum.Read += len(pg.users)
-	if len(events) == 0 {
-		return nil
-	}
-	states, err := o.State.MirrorStates(ctx, ids)
-	if err != nil {
-		return err
-	}
-	outcomes, errs, err := applyParallel(ctx, o.Mirror, events, o.Parallel)
-	if err != nil {
-		return fmt.Errorf("apply page at offset %d: %w", pg.next, err)
-	}
-	for i, ev := range events {
-		if errs[i] != nil {
-			o.Log.Warn("backfill: user refused by the mirror", "user_id", ev.UserID, "error", errs[i].Error())
-			sum.add(invalid, ev.UserID)
-			continue
+	if len(events) > 0 {
+		states, err := o.State.MirrorStates(ctx, ids)
+		if err != nil {
+			return err
 		}
-		st, known := states[ev.UserID]
-		sum.add(settle(predict(st, known, ev.User), outcomes[i]), ev.UserID)
+		outcomes, errs, err := applyParallel(ctx, o.Mirror, events, o.Parallel)
+		if err != nil {
+			return fmt.Errorf("apply page before offset %d: %w", pg.next, err)
+		}
+		for i, ev := range events {
+			k := invalid
+			if errs[i] != nil {
+				o.Log.Warn("backfill: user refused by the mirror", "user_id", ev.UserID, "error", errs[i].Error())
+			} else {
+				st, known := states[ev.UserID]
+				k = settle(predict(st, known, ev.User), outcomes[i])
+			}
+			kinds, kindOf = append(kinds, k), append(kindOf, ev.UserID)
+		}
 	}
+	for i, k := range kinds {
+		sum.add(k, kindOf[i])
+	}
+	sum.Read += len(pg.users)
 	return nil
 }
 

@@ -169,19 +169,72 @@ type rawUsers struct{ users []json.RawMessage }
 
 func (*rawUsers) Read(*clerk.APIResponse) {}
 
+// UnmarshalJSON splits the array into its elements. The SDK has validated
+// the whole answer by the time it calls this (json.Unmarshal checks before
+// it decodes), so the elements are found by tracking strings and nesting
+// alone rather than by decoding the answer a second time: a page is a few
+// MB, and each user is decoded once more anyway by clerksync.DecodeUser.
 func (r *rawUsers) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '{' {
 		var wrapped struct {
-			Data []json.RawMessage `json:"data"`
+			Data json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(b, &wrapped); err != nil {
 			return err
 		}
-		r.users = wrapped.Data
-		return nil
+		b = bytes.TrimSpace(wrapped.Data)
 	}
-	return json.Unmarshal(b, &r.users)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return errors.New("the user list is not a JSON array")
+	}
+	// One copy of the page, which the elements share: the caller's buffer is
+	// not ours to keep.
+	b = bytes.Clone(b)
+	r.users = splitArray(b[1 : len(b)-1])
+	return nil
+}
+
+// splitArray returns the elements of a valid JSON array's inside, as
+// subslices of it.
+func splitArray(b []byte) []json.RawMessage {
+	var out []json.RawMessage
+	depth, start, inString := 0, -1, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, bytes.TrimSpace(b[start:i]))
+				start = -1
+				continue
+			}
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, bytes.TrimSpace(b[start:]))
+	}
+	return out
 }
 
 // rawUser reads GET /v1/users/{id}, kept as sent.

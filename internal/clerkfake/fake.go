@@ -282,16 +282,21 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if hook != nil {
 		hook(offset, n)
 	}
+	// Written by hand: the users are valid JSON already, and encoding/json
+	// would validate and compact each again (the fake is on the benchmark's
+	// CPU, Clerk's servers are not).
 	s.mu.Lock()
-	var page []json.RawMessage
+	buf := []byte{'['}
 	for i := offset; i < len(s.users) && i < offset+limit; i++ {
-		page = append(page, s.users[i].raw)
+		if i > offset {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, s.users[i].raw...)
 	}
 	s.mu.Unlock()
-	if page == nil {
-		page = []json.RawMessage{}
-	}
-	writeJSON(w, page)
+	buf = append(buf, ']')
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(buf)
 }
 
 func (s *Server) get(w http.ResponseWriter, id string) {

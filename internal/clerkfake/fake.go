@@ -41,6 +41,7 @@ type Server struct {
 	beforeList func(offset int, n int) // n: list requests so far, this one included
 	fault      func(r *http.Request, n int) *Fault
 	latency    time.Duration
+	hidden     map[string]bool // left out of the list, as a skipped row
 
 	// Its own rate limit, as Clerk enforces one: a sliding window.
 	limitN   int
@@ -92,6 +93,18 @@ func (s *Server) Faults(f func(r *http.Request, n int) *Fault) {
 	s.mu.Lock()
 	s.fault = f
 	s.mu.Unlock()
+}
+
+// HideFromList leaves the users out of GET /v1/users while GET
+// /v1/users/{id} and the count still have them: what a list that skipped
+// them (offsets shifted under it) looks like.
+func (s *Server) HideFromList(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hidden = map[string]bool{}
+	for _, id := range ids {
+		s.hidden[id] = true
+	}
 }
 
 // Put adds a user, or replaces the one with its id in place. raw is a user
@@ -287,11 +300,20 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	// CPU, Clerk's servers are not).
 	s.mu.Lock()
 	buf := []byte{'['}
-	for i := offset; i < len(s.users) && i < offset+limit; i++ {
+	listed := s.users
+	if len(s.hidden) > 0 {
+		listed = nil
+		for _, u := range s.users {
+			if !s.hidden[u.id] {
+				listed = append(listed, u)
+			}
+		}
+	}
+	for i := offset; i < len(listed) && i < offset+limit; i++ {
 		if i > offset {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, s.users[i].raw...)
+		buf = append(buf, listed[i].raw...)
 	}
 	s.mu.Unlock()
 	buf = append(buf, ']')

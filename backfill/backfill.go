@@ -129,7 +129,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	o.Progress.start(sum.Total, sum.AppliedBefore)
 	defer o.Progress.finish()
 
-	p := newPager(o.Directory, o.PageSize, cp)
+	p := newPager(o.Directory, o.PageSize, sum.Total, cp)
 	pages := make(chan page, 1) // fetch the next page while this one is applied
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -23,11 +23,24 @@ import (
 // again would be harmless anyway (an equal snapshot changes nothing).
 // A checkpoint is the same state: the offset of the next page and the ids of
 // the last one, so that resuming is checked the same way.
+//
+// Up to `prefetch` pages are requested at once (at the offsets the walk
+// will reach if nothing shifts), so that the API's latency per page does not
+// bound the walk; the rate limiter still paces the requests. Pages are
+// checked in order as above; after a shift, the pages fetched ahead are
+// dropped and the walk goes on from where it found its place.
 type pager struct {
 	dir     clerksync.UserDirectory
 	limit   int
 	overlap int
 	offset  int
+
+	// The pages requested ahead, in order from window[0] at offset.
+	window    []*pending
+	hint      int // the user count at the start: no page is requested ahead beyond it
+	launchAt  int
+	launchCtx context.Context
+	cancel    context.CancelFunc
 
 	// The last page: its ids and its last user's created_at.
 	prev        map[string]bool
@@ -62,8 +75,25 @@ type apiUser struct {
 	err       error
 }
 
-func newPager(dir clerksync.UserDirectory, limit int, cp *clerksync.BackfillCheckpoint) *pager {
-	p := &pager{dir: dir, limit: limit, overlap: max(1, min(10, limit/10))}
+// prefetch is how many pages are requested at once: at a few hundred ms per
+// page of 500, four keep the walk ahead of the write path without holding
+// much memory.
+const prefetch = 4
+
+// pending is a page request under way.
+type pending struct {
+	offset  int
+	done    chan struct{}
+	raws    []json.RawMessage
+	fetched time.Time
+	err     error
+}
+
+// newPager starts a walk, at the checkpoint if there is one; total is the
+// user count the API gave, which bounds the pages requested ahead (users
+// created since are still read, one page at a time at the end).
+func newPager(dir clerksync.UserDirectory, limit, total int, cp *clerksync.BackfillCheckpoint) *pager {
+	p := &pager{dir: dir, limit: limit, overlap: max(1, min(10, limit/10)), hint: total}
 	if cp != nil && cp.Offset > 0 {
 		p.offset = cp.Offset
 		p.started = true
@@ -89,17 +119,19 @@ func (p *pager) next(ctx context.Context) (pg page, ok bool, err error) {
 	step := p.limit
 	var users []apiUser
 	for {
-		raws, err := p.dir.ListUsers(ctx, p.offset, p.limit)
+		raws, fetched, err := p.fetch(ctx)
 		if err != nil {
+			p.drop()
 			return page{}, false, err
 		}
-		p.requests++
-		pg.fetched = time.Now()
+		pg.fetched = fetched
 		users = decodeAll(raws)
 		if p.continues(users) {
 			break
 		}
-		// Users before this position were deleted: back up and find it again.
+		// Users before this position were deleted: back up and find it
+		// again. The pages fetched ahead were asked for at shifted offsets.
+		p.drop()
 		p.backups++
 		p.offset = max(0, p.offset-step)
 		step *= 2
@@ -121,10 +153,60 @@ func (p *pager) next(ctx context.Context) (pg page, ok bool, err error) {
 		p.offset += len(users) - p.overlap
 	}
 	p.started = true
+	if p.done {
+		p.drop()
+	}
 	// After the last page, next is that page's own offset: resuming there
 	// finds nothing new and ends.
 	pg.next, pg.ids, pg.lastCreated, pg.lastID = p.offset, p.prevIDs, p.lastCreated, p.lastID
 	return pg, true, nil
+}
+
+// fetch returns the page at the current offset, keeping up to prefetch
+// requests under way at the offsets that follow it.
+func (p *pager) fetch(ctx context.Context) ([]json.RawMessage, time.Time, error) {
+	if len(p.window) > 0 && p.window[0].offset != p.offset {
+		p.drop()
+	}
+	if len(p.window) == 0 {
+		var wctx context.Context
+		wctx, p.cancel = context.WithCancel(ctx)
+		p.launchAt = p.offset
+		p.window = append(p.window, p.launch(wctx, p.launchAt))
+		p.launchCtx = wctx
+	}
+	for len(p.window) < prefetch && p.launchAt+p.limit-p.overlap < p.hint {
+		p.launchAt += p.limit - p.overlap
+		p.window = append(p.window, p.launch(p.launchCtx, p.launchAt))
+	}
+	f := p.window[0]
+	p.window = p.window[1:]
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
+	return f.raws, f.fetched, f.err
+}
+
+func (p *pager) launch(ctx context.Context, offset int) *pending {
+	f := &pending{offset: offset, done: make(chan struct{})}
+	p.requests++
+	go func() {
+		defer close(f.done)
+		f.raws, f.err = p.dir.ListUsers(ctx, offset, p.limit)
+		f.fetched = time.Now()
+	}()
+	return f
+}
+
+// drop abandons the pages requested ahead.
+func (p *pager) drop() {
+	if p.cancel != nil {
+		p.cancel()
+		p.cancel = nil
+	}
+	p.window = nil
 }
 
 // continues reports whether a page fetched at the current offset leaves no

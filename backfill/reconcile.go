@@ -117,7 +117,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (Report, error) {
 		return r, err
 	}
 	o.Progress.start(total, 0)
-	seen, err := scan(ctx, o, &r, start)
+	seen, err := scan(ctx, o, &r, start, total)
 	o.Progress.finish()
 	if err != nil {
 		r.Elapsed = time.Since(start)
@@ -137,8 +137,8 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (Report, error) {
 
 // scan walks Clerk's list, judging (and with Apply repairing) each page,
 // and returns the ids it saw, sorted.
-func scan(ctx context.Context, o ReconcileOptions, r *Report, start time.Time) ([]string, error) {
-	p := newPager(o.Directory, o.PageSize, nil)
+func scan(ctx context.Context, o ReconcileOptions, r *Report, start time.Time, total int) ([]string, error) {
+	p := newPager(o.Directory, o.PageSize, total, nil)
 	defer func() { r.Requests, r.Backups = p.requests, p.backups }()
 	var seen []string
 	for {

@@ -14,7 +14,7 @@ import (
 func (c Config) validateClerkAPI() []error {
 	var errs []error
 	if k := c.ClerkSecretKey.Reveal(); k != "" && !strings.HasPrefix(k, "sk_live_") && !strings.HasPrefix(k, "sk_test_") {
-		errs = append(errs, errors.New("CLERK_SECRET_KEY: want the instance's secret key, sk_live_... or sk_test_..."))
+		errs = append(errs, errors.New("CLERK_SECRET_KEY: want the instance's secret key, which starts with sk_live_ or sk_test_"))
 	}
 	if u, err := url.Parse(c.ClerkAPIURL.Reveal()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, errors.New("CLERK_API_URL: want an https:// URL, such as https://api.clerk.com/v1"))

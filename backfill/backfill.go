@@ -134,6 +134,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(pages)
+		defer p.drop()
 		for {
 			pg, ok, err := p.next(gctx)
 			if err != nil || !ok {

@@ -301,3 +301,24 @@ func TestBackfillSkipsWhatTheMirrorCannotHold(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 }
+
+// TestBackfillPrefetches: pages are requested ahead, a few at once, never
+// more than four, and not beyond the count the API gave.
+func TestBackfillPrefetches(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Generate(200)
+	e.fake.SetLatency(30 * time.Millisecond)
+	sum, err := e.backfill(t, context.Background(), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e)
+	st := e.fake.Stats()
+	if st.MaxInflight < 2 || st.MaxInflight > 4 {
+		t.Errorf("%d requests at once, want 2 to 4", st.MaxInflight)
+	}
+	// 200 users in strides of 18: 12 pages, the last one short.
+	if st.Lists != 12 || sum.Requests != 12 {
+		t.Errorf("%d list requests (%d counted), want 12: none beyond the end", st.Lists, sum.Requests)
+	}
+}

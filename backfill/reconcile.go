@@ -139,7 +139,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (Report, error) {
 // and returns the ids it saw, sorted.
 func scan(ctx context.Context, o ReconcileOptions, r *Report, start time.Time, total int) ([]string, error) {
 	p := newPager(o.Directory, o.PageSize, total, nil)
-	defer func() { r.Requests, r.Backups = p.requests, p.backups }()
+	defer func() { p.drop(); r.Requests, r.Backups = p.requests, p.backups }()
 	var seen []string
 	for {
 		pg, ok, err := p.next(ctx)

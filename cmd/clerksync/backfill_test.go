@@ -205,7 +205,8 @@ func TestReconcileCommandExitStatus(t *testing.T) {
 
 // TestScheduledReconcileOneAtATime: two workers with RECONCILE_EVERY set
 // take turns: never two reconciles at once (each makes one request at a
-// time, so two at once would show as two requests in flight), and both
+// time here: its users fit one page, so there is nothing to fetch ahead, and
+// two reconciles at once would show as two requests in flight), and both
 // export the last run's figures.
 func TestScheduledReconcileOneAtATime(t *testing.T) {
 	fake := fakeWithFixtures(t, 40)

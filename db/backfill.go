@@ -66,7 +66,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context) (*clerksync.BackfillCheckpoi
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read backfill checkpoint: %w", classify(err))
+		return nil, fmt.Errorf("read backfill checkpoint: %w", unmigrated(classify(err)))
 	}
 	c.PageIDs = ids
 	if created.Valid {
@@ -103,7 +103,7 @@ func (s *Store) ClearCheckpoint(ctx context.Context) error {
 // ReconcileStarted records the start of a reconcile.
 func (s *Store) ReconcileStarted(ctx context.Context, t time.Time) error {
 	if _, err := s.db.ExecContext(ctx, reconcileStartedSQL, t); err != nil {
-		return fmt.Errorf("record reconcile start: %w", classify(err))
+		return fmt.Errorf("record reconcile start: %w", unmigrated(classify(err)))
 	}
 	return nil
 }
@@ -141,6 +141,16 @@ func (s *Store) LastReconcile(ctx context.Context) (clerksync.ReconcileStatus, e
 		r.ApplySucceededAt = apply.Time.UTC()
 	}
 	return r, nil
+}
+
+// unmigrated says what to do when the backfill's tables are missing: the
+// schema predates migration 00003.
+func unmigrated(err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "42P01" {
+		return fmt.Errorf("%w (run clerksync migrate first)", err)
+	}
+	return err
 }
 
 // ReconcileLock is the session advisory lock of a scheduled reconcile, held

@@ -50,7 +50,7 @@ const exitInvalidUsers = 3
 func cmdBackfill(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "backfill", "[--restart] [--rate R] [--page-size N] [--parallel N]", backfillHelp)
 	restart := fs.Bool("restart", false, "ignore the checkpoint of an interrupted backfill and start from the first user")
-	rateFlag := fs.String("rate", "", "Backend API requests per `second`, or unlimited (overrides CLERK_API_RATE; default: from the key)")
+	rateFlag := fs.String("rate", "", "Backend API requests per second (`R`), or unlimited (overrides CLERK_API_RATE; default: from the key)")
 	pageSize := fs.Int("page-size", clerkapi.MaxPageSize, "users per request (`N`, at most 500)")
 	parallel := fs.Int("parallel", backfill.DefaultParallel, "transactions applying a page at once (`N`)")
 	if err := parseFlags(fs, args); err != nil {
@@ -82,7 +82,9 @@ func cmdBackfill(ctx context.Context, e *Env, args []string) error {
 		opt.Progress = backfill.NewProgress(e.Stderr, "backfill")
 	}
 	sum, err := backfill.Run(ctx, opt)
-	sum.Write(e.Stdout)
+	if err == nil || sum.Pages > 0 {
+		sum.Write(e.Stdout)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted after %d users this run: run clerksync backfill again to resume", sum.Read)

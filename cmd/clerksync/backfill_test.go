@@ -237,3 +237,15 @@ func TestScheduledReconcileOneAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillCommandUnmigrated: a schema without the backfill's tables
+// says what to run, and prints no empty summary.
+func TestBackfillCommandUnmigrated(t *testing.T) {
+	fake := fakeWithFixtures(t, 1)
+	for _, cmd := range []string{"backfill", "reconcile"} {
+		r := clerkRun(t, testenv.Postgres(t), fake, nil, cmd)
+		if r.code != 1 || !strings.Contains(r.stderr, "run clerksync migrate first") || r.stdout != "" {
+			t.Errorf("%s: exit %d\n%s%s", cmd, r.code, r.stdout, r.stderr)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func cmdReconcile(ctx context.Context, e *Env, args []string) error {
 	apply := fs.Bool("apply", false, "repair the drift found (default: report only)")
 	grace := fs.Duration("grace", backfill.DefaultGrace, "leave users Clerk changed this recently to their webhooks (`duration`; 0 judges all)")
 	maxDelete := fs.Int("max-delete", 0, "remove at most `N` mirrored users Clerk no longer has; above it none (0: 10% of the mirror, at least 100)")
-	rateFlag := fs.String("rate", "", "Backend API requests per `second`, or unlimited (overrides CLERK_API_RATE; default: from the key)")
+	rateFlag := fs.String("rate", "", "Backend API requests per second (`R`), or unlimited (overrides CLERK_API_RATE; default: from the key)")
 	pageSize := fs.Int("page-size", clerkapi.MaxPageSize, "users per request (`N`, at most 500)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

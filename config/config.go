@@ -36,6 +36,15 @@ type Config struct {
 	// ShutdownTimeout bounds the whole graceful shutdown: in-flight requests
 	// and tasks, and handing back the tasks not done.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	// ClerkSecretKey is the Backend API key of backfill and reconcile.
+	ClerkSecretKey Secret `env:"CLERK_SECRET_KEY"`
+	// ClerkAPIURL is the Backend API's base URL; tests point it at a fake.
+	ClerkAPIURL URL `env:"CLERK_API_URL" envDefault:"https://api.clerk.com/v1"`
+	// ClerkAPIRate overrides the client-side request rate chosen from the
+	// key: requests per second, or "unlimited"; "auto" chooses from the key.
+	ClerkAPIRate string `env:"CLERK_API_RATE" envDefault:"auto"`
+	// ReconcileEvery runs a repairing reconcile this often inside work; 0 is off.
+	ReconcileEvery time.Duration `env:"RECONCILE_EVERY" envDefault:"0"`
 }
 
 // Load reads the environment (lookup is os.LookupEnv in production) and
@@ -43,7 +52,8 @@ type Config struct {
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	environ := map[string]string{}
 	for _, k := range []string{"DATABASE_URL", "DATABASE_SCHEMA", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET",
-		"LISTEN_ADDR", "ADMIN_USER", "ADMIN_PASSWORD", "LOG_FORMAT", "LOG_LEVEL", "WORKER_CONCURRENCY", "TASK_RETENTION", "SHUTDOWN_TIMEOUT"} {
+		"LISTEN_ADDR", "ADMIN_USER", "ADMIN_PASSWORD", "LOG_FORMAT", "LOG_LEVEL", "WORKER_CONCURRENCY", "TASK_RETENTION", "SHUTDOWN_TIMEOUT",
+		"CLERK_SECRET_KEY", "CLERK_API_URL", "CLERK_API_RATE", "RECONCILE_EVERY"} {
 		if v, ok := lookup(k); ok {
 			environ[k] = v
 		}
@@ -85,6 +95,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: want a positive duration"))
 	}
+	errs = append(errs, c.validateClerkAPI()...)
 	for i, s := range c.SigningSecrets {
 		if err := checkSecret(s.Reveal()); err != nil {
 			errs = append(errs, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET (secret %d): %w", i+1, err))
@@ -115,9 +126,10 @@ func (c Config) LogLevelValue() slog.Level {
 
 // String shows the configuration with every secret hidden.
 func (c Config) String() string {
-	return fmt.Sprintf("DATABASE_URL=%s DATABASE_SCHEMA=%s REDIS_URL=%s CLERK_WEBHOOK_SIGNING_SECRET=%s LISTEN_ADDR=%s ADMIN_USER=%s ADMIN_PASSWORD=%s LOG_FORMAT=%s LOG_LEVEL=%s WORKER_CONCURRENCY=%d TASK_RETENTION=%s SHUTDOWN_TIMEOUT=%s",
+	return fmt.Sprintf("DATABASE_URL=%s DATABASE_SCHEMA=%s REDIS_URL=%s CLERK_WEBHOOK_SIGNING_SECRET=%s LISTEN_ADDR=%s ADMIN_USER=%s ADMIN_PASSWORD=%s LOG_FORMAT=%s LOG_LEVEL=%s WORKER_CONCURRENCY=%d TASK_RETENTION=%s SHUTDOWN_TIMEOUT=%s CLERK_SECRET_KEY=%s CLERK_API_URL=%s CLERK_API_RATE=%s RECONCILE_EVERY=%s",
 		c.DatabaseURL, c.DatabaseSchema, c.RedisURL, c.SigningSecrets, c.ListenAddr, c.AdminUser,
-		c.AdminPassword, c.LogFormat, c.LogLevel, c.WorkerConcurrency, c.TaskRetention, c.ShutdownTimeout)
+		c.AdminPassword, c.LogFormat, c.LogLevel, c.WorkerConcurrency, c.TaskRetention, c.ShutdownTimeout,
+		c.ClerkSecretKey, c.ClerkAPIURL, c.ClerkAPIRate, c.ReconcileEvery)
 }
 
 // GoString hides secrets from %#v too.

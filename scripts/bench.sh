@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 COUNT=${BENCH_COUNT:-5}
 EVENTS=${BENCH_EVENTS:-20000}
+BACKFILL_USERS=${BENCH_BACKFILL_USERS:-20000}
 IMPORT_ROWS=${BENCH_IMPORT_ROWS:-1000000}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -16,6 +17,10 @@ bash scripts/services.sh >/dev/null
 echo "== receiver and worker: $EVENTS events per run, $COUNT runs, medians"
 go test -run '^$' -bench 'BenchmarkReceiver|BenchmarkWorker' -benchtime="${EVENTS}x" -count="$COUNT" \
   -timeout 60m ./cmd/clerksync/ | tee "$out/go.txt" | grep -E '^Benchmark' || true
+
+echo "== backfill: $BACKFILL_USERS users from a fake Backend API, no rate limit, $COUNT runs, medians"
+BENCH_BACKFILL_USERS=$BACKFILL_USERS go test -run '^$' -bench 'BenchmarkBackfill' -benchtime=1x -count="$COUNT" \
+  -timeout 60m ./backfill/ | tee -a "$out/go.txt" | grep -E '^Benchmark' || true
 
 # median NAME UNIT: the median of one reported metric over the runs.
 median() {
@@ -57,6 +62,15 @@ printf '  %-34s %10s events/s\n' "Go, single-event tx, prepared" "$s_eps"
 printf '  %-34s %10s events/s   %s events/tx\n' "worker draining the queue" "$d_eps" "$d_batch"
 printf '  %-34s %10s   (goal: >= 1)\n' "worker / pgbench single-event" "$(ratio "$d_eps" "$pg_tps")"
 printf '  %-34s %10s   (goal: >= 1)\n' "worker / Go single-event" "$(ratio "$d_eps" "$s_eps")"
+b_ups=$(median BenchmarkBackfill/backfill users/s); w_ups=$(median BenchmarkBackfill/write-path users/s)
+echo "backfill, $BACKFILL_USERS users of about 2 KB, pages of 500 (median of $COUNT)"
+printf '  %-34s %10s users/s   (goal: >= 5000)\n' "backfill from the fake API" "$b_ups"
+printf '  %-34s %10s users/s\n' "write path alone (ApplyEvents)" "$w_ups"
+printf '  %-34s %10s\n' "backfill / write path" "$(ratio "$b_ups" "$w_ups")"
+printf '  %-34s %10s s   (API alone at 90 req/s: %s s)\n' "100,000 users, production limit" \
+  "$(median BenchmarkBackfill/backfill s/100k-prod)" "$(median BenchmarkBackfill/backfill s/100k-prod-api-only)"
+printf '  %-34s %10s s   (API alone at 9 req/s: %s s)\n' "100,000 users, development limit" \
+  "$(median BenchmarkBackfill/backfill s/100k-dev)" "$(median BenchmarkBackfill/backfill s/100k-dev-api-only)"
 
 if [ -f scripts/bench-import.sh ]; then
   echo

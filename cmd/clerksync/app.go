@@ -49,6 +49,7 @@ type App struct {
 	inspector *asynq.Inspector // the queue gauges
 	dashboard *dashboard.Handler
 	worker    *worker.Server
+	reconcile *reconcileSchedule // RECONCILE_EVERY (schedule.go)
 	http      *http.Server
 	listener  net.Listener
 	stopOnce  sync.Once
@@ -94,6 +95,9 @@ func (a *App) build(ctx context.Context) error {
 			ShutdownTimeout: a.cfg.ShutdownTimeout, TaskRetention: a.cfg.TaskRetention,
 			Logger: a.log, Registerer: a.registry,
 		})
+	}
+	if err := a.buildReconcile(); err != nil {
+		return err
 	}
 	// A worker-only process listens too, for /healthz, /readyz and /metrics
 	// alone, so that split deployments can probe and scrape their workers.
@@ -223,6 +227,7 @@ func (a *App) Start() error {
 			return err
 		}
 	}
+	a.startReconcile()
 	if a.listener == nil {
 		return nil
 	}
@@ -286,6 +291,7 @@ func (a *App) shutdown() error {
 	} else {
 		httpErr <- nil
 	}
+	a.stopReconcile()
 	if a.worker != nil {
 		wg.Add(1)
 		go func() {

@@ -43,6 +43,8 @@ var commands = []command{
 	{"work", "run the worker that applies queued events to Postgres", cmdWork},
 	{"run", "migrate, then serve and work in one process (local and small deployments)", cmdRun},
 	{"import", "bulk-load a Clerk Dashboard CSV export (FILE, or - for stdin)", cmdImport},
+	{"backfill", "load every user from Clerk's Backend API through the guarded write path (resumable)", cmdBackfill},
+	{"reconcile", "compare the mirror with Clerk's Backend API, report drift and, with --apply, repair it", cmdReconcile},
 	{"send", "sign a sample Clerk event (or a JSON file) and post it to the receiver", cmdSend},
 	{"tasks", "list, retry and delete queued syncs: ids, states and times, never payloads", cmdTasks},
 	{"healthcheck", "exit 0 when the local process's /readyz answers 200 (container health checks)", cmdHealthcheck},
@@ -121,8 +123,9 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nConfiguration comes from the environment: DATABASE_URL, DATABASE_SCHEMA, REDIS_URL,\n"+
 		"CLERK_WEBHOOK_SIGNING_SECRET, LISTEN_ADDR, ADMIN_USER, ADMIN_PASSWORD, LOG_FORMAT, LOG_LEVEL,\n"+
-		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT (see README.md). Run clerksync COMMAND -h\n"+
-		"(or clerksync help COMMAND) for a command's flags.")
+		"WORKER_CONCURRENCY, TASK_RETENTION, SHUTDOWN_TIMEOUT, CLERK_SECRET_KEY, CLERK_API_URL, CLERK_API_RATE,\n"+
+		"RECONCILE_EVERY (see README.md). Run clerksync COMMAND -h (or clerksync help COMMAND) for a\n"+
+		"command's flags.")
 }
 
 // newFlags returns a flag set whose -h prints the command's usage to stderr.

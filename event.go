@@ -166,7 +166,7 @@ func ParseEvent(deliveryID string, body []byte) (Event, error) {
 		if env.Timestamp.IsZero() {
 			return Event{}, fmt.Errorf("%w: snapshot has neither updated_at nor timestamp", ErrInvalidEvent)
 		}
-		u.UpdatedAt = env.Timestamp
+		u.UpdatedAt = Millis{env.Timestamp}
 	}
 	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: u.ID, User: u}, nil
 }

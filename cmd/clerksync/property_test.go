@@ -18,7 +18,9 @@ import (
 )
 
 // The property: whatever the order, duplication and concurrency of
-// deliveries, the mirror ends up equal to Clerk's latest state.
+// deliveries, the mirror ends up equal to Clerk's latest state. Histories
+// include ties: different snapshots with the same updated_at, which the
+// contract orders by envelope timestamp, then delivery id.
 
 type contact struct {
 	id, value string
@@ -30,6 +32,8 @@ type contact struct {
 type userSnapshot struct {
 	id, externalID                   string
 	updatedAt                        int64
+	timestamp                        int64  // the envelope's; 0: updatedAt + 7
+	delivery                         string // the svix-id it is delivered under
 	first, last, username            string
 	plan                             string
 	emails, phones, wallets          []contact
@@ -94,7 +98,11 @@ func userEvent(t testing.TB, s userSnapshot) []byte {
 	if s.first == "created" {
 		typ = "user.created"
 	}
-	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "timestamp": s.updatedAt + 7, "data": data,
+	ts := s.timestamp
+	if ts == 0 {
+		ts = s.updatedAt + 7
+	}
+	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "timestamp": ts, "data": data,
 		"instance_id": "ins_prop"})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +141,10 @@ type history struct {
 }
 
 // genHistory makes a random life: a create, up to 8 updates that add and
-// remove contacts and switch primaries, and in 30% of cases a deletion.
+// remove contacts and switch primaries, and in 30% of cases a deletion. A
+// third of the updates tie with the snapshot before (the same updated_at)
+// with an envelope timestamp earlier, equal or later than its, so that the
+// winner of a tie is often not the last one generated.
 func genHistory(r *rand.Rand, i int) history {
 	id := propUserID(i)
 	ext := ""
@@ -167,9 +178,16 @@ func genHistory(r *rand.Rand, i int) history {
 		return r.IntN(len(cs))
 	}
 	n := 1 + r.IntN(9)
+	ts := t
 	for v := range n {
-		t += 1 + int64(r.IntN(5000))
-		s := userSnapshot{id: id, externalID: ext, updatedAt: t, first: "updated", last: fmt.Sprintf("L%d", v),
+		if v == 0 || r.IntN(3) != 0 {
+			t += 1 + int64(r.IntN(5000))
+			ts = t + int64(r.IntN(20))
+		} else {
+			ts += int64(r.IntN(3)) - 1 // a tie: the envelope decides, or else the delivery id
+		}
+		s := userSnapshot{id: id, externalID: ext, updatedAt: t, timestamp: ts, delivery: fmt.Sprintf("msg_%d_%d", i, v),
+			first: "updated", last: fmt.Sprintf("L%d", v),
 			username: fmt.Sprintf("u%d_%d", i, v), plan: []string{"free", "pro", "team"}[r.IntN(3)]}
 		if v == 0 {
 			s.first = "created"
@@ -182,11 +200,28 @@ func genHistory(r *rand.Rand, i int) history {
 		h.snapshots = append(h.snapshots, s)
 	}
 	if r.IntN(10) < 3 {
-		h.deletedAt = t + 1 + int64(r.IntN(5000))
+		h.deletedAt = max(t, ts) + 1 + int64(r.IntN(5000))
 	} else {
-		h.final = &h.snapshots[len(h.snapshots)-1]
+		h.final = &h.snapshots[0]
+		for k := range h.snapshots {
+			if s := &h.snapshots[k]; !s.ordersBefore(h.final) {
+				h.final = s
+			}
+		}
 	}
 	return h
+}
+
+// ordersBefore is the contract's order of snapshots: updated_at, then the
+// envelope timestamp, then the delivery id byte-wise.
+func (s *userSnapshot) ordersBefore(o *userSnapshot) bool {
+	if s.updatedAt != o.updatedAt {
+		return s.updatedAt < o.updatedAt
+	}
+	if s.timestamp != o.timestamp {
+		return s.timestamp < o.timestamp
+	}
+	return s.delivery < o.delivery
 }
 
 type delivery struct {
@@ -211,8 +246,8 @@ func TestConvergenceProperty(t *testing.T) {
 	for i := range histories {
 		hist := genHistory(r, i)
 		histories[i] = hist
-		for v, s := range hist.snapshots {
-			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_%d", i, v), body: userEvent(t, s)})
+		for _, s := range hist.snapshots {
+			phase1 = append(phase1, delivery{id: s.delivery, body: userEvent(t, s)})
 		}
 		if hist.deletedAt != 0 {
 			phase1 = append(phase1, delivery{id: fmt.Sprintf("msg_%d_del", i), body: deleteEvent(hist.snapshots[0].id, hist.snapshots[0].externalID, hist.deletedAt)})

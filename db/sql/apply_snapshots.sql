@@ -1,0 +1,148 @@
+-- Writes a batch of user snapshots, at most one per user, with the users'
+-- locks held (lock_users.sql). In one statement it:
+--   - skips users with a tombstone (a late create or update after a delete);
+--   - upserts the user unless the stored snapshot orders after it (the guard
+--     below) or the stored row came from an import (an older export of
+--     unknown age);
+--   - for each user written, replaces every contact table as a whole: rows
+--     missing from the snapshot are deleted, changed ones replaced, and
+--     unchanged ones left alone (no new tuple, index entries or FK check).
+-- It returns the ids of the users it wrote.
+--
+-- $1 to $5 are JSON arrays of users, email_addresses, phone_numbers,
+-- web3_wallets and external_accounts rows whose keys are the columns (the
+-- store encodes clerksync.User and its contacts). jsonb_populate_recordset
+-- reads them into each table's own row type, and rows are compared whole,
+-- so that only the SET list below names columns. A key left out is NULL.
+--
+-- To run it by hand in psql:
+--   PREPARE apply_snapshots AS <this file>;
+--   BEGIN; EXECUTE apply_snapshots('[{"id": "user_1", "source": "webhook", ...}]', '[]', '[]', '[]', '[]'); ROLLBACK;
+WITH input AS (
+    -- synced_at is the one column a snapshot does not carry: the base row
+    -- supplies it for every element.
+    SELECT * FROM jsonb_populate_recordset(
+        jsonb_populate_record(NULL::users, jsonb_build_object('synced_at', now())), $1)
+),
+written AS (
+    INSERT INTO users AS u
+    SELECT * FROM input
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_users AS d WHERE d.id = input.id)
+    ORDER BY id
+    -- Every column but id (TestUpsertSetsEveryColumn holds this list to the table).
+    ON CONFLICT (id) DO UPDATE SET
+        external_id = excluded.external_id,
+        username = excluded.username,
+        first_name = excluded.first_name,
+        last_name = excluded.last_name,
+        image_url = excluded.image_url,
+        has_image = excluded.has_image,
+        locale = excluded.locale,
+        primary_email_address_id = excluded.primary_email_address_id,
+        primary_email_address = excluded.primary_email_address,
+        primary_phone_number_id = excluded.primary_phone_number_id,
+        primary_phone_number = excluded.primary_phone_number,
+        primary_web3_wallet_id = excluded.primary_web3_wallet_id,
+        password_enabled = excluded.password_enabled,
+        two_factor_enabled = excluded.two_factor_enabled,
+        totp_enabled = excluded.totp_enabled,
+        backup_code_enabled = excluded.backup_code_enabled,
+        banned = excluded.banned,
+        locked = excluded.locked,
+        public_metadata = excluded.public_metadata,
+        private_metadata = excluded.private_metadata,
+        unsafe_metadata = excluded.unsafe_metadata,
+        last_sign_in_at = excluded.last_sign_in_at,
+        last_active_at = excluded.last_active_at,
+        created_at = excluded.created_at,
+        updated_at = excluded.updated_at,
+        source = excluded.source,
+        synced_at = excluded.synced_at,
+        raw = excluded.raw,
+        event_timestamp = excluded.event_timestamp,
+        delivery_id = excluded.delivery_id
+    -- The ordering guard. Snapshots are ordered by Clerk's updated_at, then
+    -- the envelope timestamp, then the delivery id (byte-wise); a backfill's
+    -- snapshot has neither of the last two and so loses every tie. An equal
+    -- snapshot is written again, harmlessly.
+    WHERE u.source = 'import' OR u.updated_at IS NULL
+       OR (u.updated_at, coalesce(u.event_timestamp, '-infinity'), coalesce(u.delivery_id, '') COLLATE "C")
+          <= (excluded.updated_at, coalesce(excluded.event_timestamp, '-infinity'), coalesce(excluded.delivery_id, '') COLLATE "C")
+    RETURNING u.id
+),
+-- The same three steps for each contact table:
+--   new_*:  the snapshot's rows of the users written;
+--   drop_*: the stored rows of those users, or with those ids (a contact
+--           that moved from another user), that the snapshot does not hold
+--           exactly as they are;
+--   put_*:  the snapshot's rows that are new, or whose stored row was just
+--           dropped (reading drop_* also orders the insert after the delete).
+-- The sets are matched against the tables through = ANY (ARRAY(...)) and
+-- correlated subqueries, which are always index lookups: as joins, the
+-- planner's guess of 100 rows per jsonb_populate_recordset made it hash a
+-- sequential scan of tables of some thousand rows, every event.
+new_emails AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::email_addresses, $2) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_emails AS (
+    DELETE FROM email_addresses AS t
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_emails)))
+      AND NOT EXISTS (SELECT 1 FROM new_emails AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+put_emails AS (
+    INSERT INTO email_addresses
+    SELECT * FROM new_emails AS n
+    WHERE n.id IN (SELECT id FROM drop_emails)
+       OR NOT EXISTS (SELECT 1 FROM email_addresses AS t WHERE t.id = n.id)
+),
+new_phones AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::phone_numbers, $3) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_phones AS (
+    DELETE FROM phone_numbers AS t
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_phones)))
+      AND NOT EXISTS (SELECT 1 FROM new_phones AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+put_phones AS (
+    INSERT INTO phone_numbers
+    SELECT * FROM new_phones AS n
+    WHERE n.id IN (SELECT id FROM drop_phones)
+       OR NOT EXISTS (SELECT 1 FROM phone_numbers AS t WHERE t.id = n.id)
+),
+new_wallets AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::web3_wallets, $4) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_wallets AS (
+    DELETE FROM web3_wallets AS t
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_wallets)))
+      AND NOT EXISTS (SELECT 1 FROM new_wallets AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+put_wallets AS (
+    INSERT INTO web3_wallets
+    SELECT * FROM new_wallets AS n
+    WHERE n.id IN (SELECT id FROM drop_wallets)
+       OR NOT EXISTS (SELECT 1 FROM web3_wallets AS t WHERE t.id = n.id)
+),
+new_accounts AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::external_accounts, $5) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_accounts AS (
+    DELETE FROM external_accounts AS t
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_accounts)))
+      AND NOT EXISTS (SELECT 1 FROM new_accounts AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+put_accounts AS (
+    INSERT INTO external_accounts
+    SELECT * FROM new_accounts AS n
+    WHERE n.id IN (SELECT id FROM drop_accounts)
+       OR NOT EXISTS (SELECT 1 FROM external_accounts AS t WHERE t.id = n.id)
+)
+SELECT id FROM written

@@ -52,7 +52,8 @@ type User struct {
 	Web3Wallets      []Web3Wallet      `json:"-"`
 	ExternalAccounts []ExternalAccount `json:"-"`
 
-	// Raw is the user object as Clerk sent it; the store writes it to users.raw.
+	// Raw is the user object as Clerk sent it, with DecodeUser's repairs
+	// (NUL as U+FFFD); the store writes it to users.raw.
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -164,10 +165,17 @@ type (
 	}
 )
 
-// DecodeUser decodes and normalises a Clerk user object. It returns an error
-// wrapping ErrInvalidEvent when data is not a user object with a valid id,
-// when a contact has no id, or when a time is after 9999-12-31 (see Millis).
+// DecodeUser decodes and normalises a Clerk user object. A NUL (\u0000) in
+// any string, metadata keys included, becomes U+FFFD, in the fields and in
+// Raw alike. It returns an error wrapping ErrInvalidEvent when data is not a
+// user object with a valid id, when a contact has no id, or when it holds
+// what the mirror can never store: bytes that are not UTF-8, a time after
+// 9999-12-31 (see Millis), a number beyond Postgres's numeric.
 func DecodeUser(data []byte) (*User, error) {
+	data, err := storable(data)
+	if err != nil {
+		return nil, err
+	}
 	u := &User{Raw: json.RawMessage(data)}
 	w := wireUser{User: u}
 	if err := json.Unmarshal(data, &w); err != nil {

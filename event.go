@@ -174,8 +174,9 @@ var (
 // account shape; it returns an error wrapping ErrInvalidEvent when the body
 // is not a user.created, user.updated or user.deleted event it can apply:
 // not JSON (invalid UTF-8 included), no type, no data.id, a value of the
-// wrong type, a \u escape of a lone surrogate or a number that Postgres's
-// jsonb refuses, an envelope time outside 1970 to 9999 (see MaxTimestamp).
+// wrong type, a number in data that Postgres's jsonb refuses, an envelope
+// time outside 1970 to 9999 (see MaxTimestamp). A NUL or a lone surrogate
+// escape in data is stored as U+FFFD (see storable).
 // The error wraps ErrNotUserEvent for another event type and ErrNoTimestamp
 // for a deletion without a timestamp.
 //
@@ -196,11 +197,9 @@ func ParseEvent(deliveryID string, body []byte) (Event, error) {
 	if !IsUserEvent(raw.Type) {
 		return Event{}, ErrNotUserEvent
 	}
-	// The raw snapshot is stored as received: what Postgres would refuse in
-	// it is refused here, before anyone answers 2xx for it.
-	if err := checkStorable(body); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-	}
+	// What Postgres would refuse in the stored values (data: the raw
+	// snapshot, a deletion's external_id) is repaired or refused by
+	// storable, in DecodeUser and parseDeletion, before anyone answers 2xx.
 	// The id comes from decoding data itself: one pass over it, not two.
 	if raw.Type == UserDeleted {
 		return parseDeletion(deliveryID, raw)
@@ -219,7 +218,7 @@ func ParseEvent(deliveryID string, body []byte) (Event, error) {
 		if env.Timestamp.IsZero() {
 			return Event{}, fmt.Errorf("%w: snapshot has neither updated_at nor timestamp", ErrInvalidEvent)
 		}
-		u.UpdatedAt = env.Timestamp
+		u.UpdatedAt = Millis{env.Timestamp}
 	}
 	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp, UserID: u.ID, User: u}, nil
 }
@@ -231,7 +230,11 @@ func parseDeletion(deliveryID string, raw rawEnvelope) (Event, error) {
 		ID         string  `json:"id"`
 		ExternalID *string `json:"external_id"`
 	}
-	if len(raw.Data) > 0 && unmarshal(raw.Data, &del) != nil {
+	data, err := storable(raw.Data)
+	if err != nil {
+		return Event{}, err
+	}
+	if len(data) > 0 && unmarshal(data, &del) != nil {
 		return Event{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
 	}
 	env, err := newEnvelope(raw.Type, raw.Timestamp, del.ID)

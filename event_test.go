@@ -119,14 +119,14 @@ func TestDecodeTolerantly(t *testing.T) {
 	if string(u.PublicMetadata) != "{}" || string(u.PrivateMetadata) != "{}" || string(u.UnsafeMetadata) != `{"a":1}` {
 		t.Errorf("metadata: %s %s %s", u.PublicMetadata, u.PrivateMetadata, u.UnsafeMetadata)
 	}
-	if u.PrimaryPhoneNumberID != nil {
-		t.Errorf("empty primary id kept: %q", *u.PrimaryPhoneNumberID)
+	if u.PrimaryPhoneNumberID != "" {
+		t.Errorf("empty primary id kept: %q", u.PrimaryPhoneNumberID)
 	}
 	if len(u.EmailAddresses) != 1 || u.EmailAddresses[0].EmailAddress != "a2@example.com" || !u.EmailAddresses[0].IsPrimary ||
 		string(u.EmailAddresses[0].LinkedTo) != "[]" || u.EmailAddresses[0].Status != nil {
 		t.Errorf("emails (a repeated id keeps the last): %+v", u.EmailAddresses)
 	}
-	if p := u.PrimaryEmailAddress(); p == nil || *p != "a2@example.com" {
+	if p := u.PrimaryEmailAddress; p == nil || *p != "a2@example.com" {
 		t.Errorf("primary email %v", p)
 	}
 	if len(u.ExternalAccounts) != 3 {

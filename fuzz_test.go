@@ -152,7 +152,7 @@ func checkUser(t *testing.T, u *clerksync.User) {
 			t.Fatalf("metadata %q", m)
 		}
 	}
-	for _, s := range []*string{u.ExternalID, u.Username, u.FirstName, u.LastName, u.ImageURL, u.Locale} {
+	for _, s := range []*string{&u.ExternalID, u.Username, u.FirstName, u.LastName, &u.ImageURL, u.Locale} {
 		if s != nil && !utf8.ValidString(*s) {
 			t.Fatalf("invalid UTF-8 in %q", *s)
 		}
@@ -165,7 +165,7 @@ func checkUser(t *testing.T, u *clerksync.User) {
 		if e.IsPrimary {
 			primaries++
 		}
-		checkTime(t, "email created_at", e.CreatedAt)
+		checkTime(t, "email created_at", e.CreatedAt.Time)
 	}
 	if primaries > 1 {
 		t.Fatalf("%d primary emails", primaries)
@@ -175,7 +175,7 @@ func checkUser(t *testing.T, u *clerksync.User) {
 			t.Fatalf("external account %+v", a)
 		}
 	}
-	for _, at := range []time.Time{u.CreatedAt, u.UpdatedAt, u.LastSignInAt, u.LastActiveAt} {
+	for _, at := range []time.Time{u.CreatedAt.Time, u.UpdatedAt.Time, u.LastSignInAt.Time, u.LastActiveAt.Time} {
 		checkTime(t, "user time", at)
 	}
 }

@@ -5,206 +5,158 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 )
 
-// User is Clerk's user object, normalised to the mirror's columns. Optional
-// values are nil pointers or zero times; metadata is always a JSON value
-// (Clerk's null becomes {}).
+// User is Clerk's user object, normalised: both what DecodeUser decodes
+// Clerk's JSON into and the users row the store writes. Each json tag is a
+// users column, and where Clerk's key is the column's name the value is
+// decoded straight into it; so mirroring one more such field is a migration,
+// a field here and its line in the upsert's SET list
+// (db/sql/apply_snapshots.sql; a test checks that list against the table).
+//
+// Absent values are SQL NULL and encode so: a nil *string (an empty one is
+// kept as ""), an empty string under omitempty (Clerk's "" ids), a zero
+// Millis under omitzero. Metadata is always a JSON value (Clerk's null
+// becomes {}).
 type User struct {
-	ID                    string
-	ExternalID            *string
-	Username              *string
-	FirstName             *string
-	LastName              *string
-	ImageURL              *string
-	HasImage              bool
-	Locale                *string
-	PrimaryEmailAddressID *string
-	PrimaryPhoneNumberID  *string
-	PrimaryWeb3WalletID   *string
-	PasswordEnabled       bool
-	TwoFactorEnabled      bool
-	TOTPEnabled           bool
-	BackupCodeEnabled     bool
-	Banned                bool
-	Locked                bool
-	PublicMetadata        json.RawMessage
-	PrivateMetadata       json.RawMessage
-	UnsafeMetadata        json.RawMessage
-	LastSignInAt          time.Time
-	LastActiveAt          time.Time
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	ID                    string          `json:"id"`
+	ExternalID            string          `json:"external_id,omitempty"`
+	Username              *string         `json:"username"`
+	FirstName             *string         `json:"first_name"`
+	LastName              *string         `json:"last_name"`
+	ImageURL              string          `json:"image_url,omitempty"`
+	HasImage              bool            `json:"has_image"`
+	Locale                *string         `json:"locale"`
+	PrimaryEmailAddressID string          `json:"primary_email_address_id,omitempty"`
+	PrimaryEmailAddress   *string         `json:"primary_email_address"` // the address itself, from EmailAddresses
+	PrimaryPhoneNumberID  string          `json:"primary_phone_number_id,omitempty"`
+	PrimaryPhoneNumber    *string         `json:"primary_phone_number"` // the number itself, from PhoneNumbers
+	PrimaryWeb3WalletID   string          `json:"primary_web3_wallet_id,omitempty"`
+	PasswordEnabled       bool            `json:"password_enabled"`
+	TwoFactorEnabled      bool            `json:"two_factor_enabled"`
+	TOTPEnabled           bool            `json:"totp_enabled"`
+	BackupCodeEnabled     bool            `json:"backup_code_enabled"`
+	Banned                bool            `json:"banned"`
+	Locked                bool            `json:"locked"`
+	PublicMetadata        json.RawMessage `json:"public_metadata"`
+	PrivateMetadata       json.RawMessage `json:"private_metadata"`
+	UnsafeMetadata        json.RawMessage `json:"unsafe_metadata"`
+	LastSignInAt          Millis          `json:"last_sign_in_at,omitzero"`
+	LastActiveAt          Millis          `json:"last_active_at,omitzero"`
+	CreatedAt             Millis          `json:"created_at,omitzero"`
+	UpdatedAt             Millis          `json:"updated_at,omitzero"`
 
-	EmailAddresses   []EmailAddress
-	PhoneNumbers     []PhoneNumber
-	Web3Wallets      []Web3Wallet
-	ExternalAccounts []ExternalAccount
+	// The contacts are rows of their own tables, each naming its user.
+	EmailAddresses   []EmailAddress    `json:"-"`
+	PhoneNumbers     []PhoneNumber     `json:"-"`
+	Web3Wallets      []Web3Wallet      `json:"-"`
+	ExternalAccounts []ExternalAccount `json:"-"`
 
-	// Raw is the user object exactly as Clerk sent it.
-	Raw json.RawMessage
-}
-
-// PrimaryEmailAddress returns the address of the primary email, or nil.
-func (u *User) PrimaryEmailAddress() *string {
-	for _, e := range u.EmailAddresses {
-		if e.IsPrimary {
-			return &e.EmailAddress
-		}
-	}
-	return nil
-}
-
-// PrimaryPhoneNumber returns the number of the primary phone, or nil.
-func (u *User) PrimaryPhoneNumber() *string {
-	for _, p := range u.PhoneNumbers {
-		if p.IsPrimary {
-			return &p.PhoneNumber
-		}
-	}
-	return nil
+	// Raw is the user object as Clerk sent it, with DecodeUser's repairs
+	// (NUL as U+FFFD); the store writes it to users.raw.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Verification is the verification state of a contact.
 type Verification struct {
-	Status   *string
-	Strategy *string
+	Status   *string `json:"verification_status"`
+	Strategy *string `json:"verification_strategy"`
 }
 
-// EmailAddress is one of a user's email addresses.
+// EmailAddress is one of a user's email addresses: an email_addresses row.
 type EmailAddress struct {
-	ID           string
-	EmailAddress string
+	ID           string `json:"id"`
+	UserID       string `json:"user_id"`
+	EmailAddress string `json:"email_address"`
 	Verification
-	IsPrimary bool
-	Reserved  bool
-	LinkedTo  json.RawMessage // a JSON array, [] when absent
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	IsPrimary bool            `json:"is_primary"`
+	Reserved  bool            `json:"reserved"`
+	LinkedTo  json.RawMessage `json:"linked_to"` // a JSON array, [] when absent
+	CreatedAt Millis          `json:"created_at,omitzero"`
+	UpdatedAt Millis          `json:"updated_at,omitzero"`
 }
 
-// PhoneNumber is one of a user's phone numbers.
+// PhoneNumber is one of a user's phone numbers: a phone_numbers row.
 type PhoneNumber struct {
-	ID          string
-	PhoneNumber string
+	ID          string `json:"id"`
+	UserID      string `json:"user_id"`
+	PhoneNumber string `json:"phone_number"`
 	Verification
-	IsPrimary               bool
-	ReservedForSecondFactor bool
-	DefaultSecondFactor     bool
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	IsPrimary               bool   `json:"is_primary"`
+	ReservedForSecondFactor bool   `json:"reserved_for_second_factor"`
+	DefaultSecondFactor     bool   `json:"default_second_factor"`
+	CreatedAt               Millis `json:"created_at,omitzero"`
+	UpdatedAt               Millis `json:"updated_at,omitzero"`
 }
 
-// Web3Wallet is one of a user's web3 wallets.
+// Web3Wallet is one of a user's web3 wallets: a web3_wallets row.
 type Web3Wallet struct {
-	ID         string
-	Web3Wallet string
+	ID         string `json:"id"`
+	UserID     string `json:"user_id"`
+	Web3Wallet string `json:"web3_wallet"`
 	Verification
-	IsPrimary bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	IsPrimary bool   `json:"is_primary"`
+	CreatedAt Millis `json:"created_at,omitzero"`
+	UpdatedAt Millis `json:"updated_at,omitzero"`
 }
 
 // ExternalAccount is one of a user's OAuth accounts, whichever of Clerk's
-// three shapes it arrived in. ID is the eac_ id where Clerk sends one.
+// three shapes it arrived in: an external_accounts row. ID is the eac_ id
+// where Clerk sends one.
 type ExternalAccount struct {
-	ID                 string
-	Provider           string
-	ProviderUserID     *string // nil when Clerk sent it empty (a failed link)
-	IdentificationID   *string
-	EmailAddress       *string
-	Username           *string
-	FirstName          *string
-	LastName           *string
-	ImageURL           *string
-	ApprovedScopes     *string
-	Label              *string
-	PublicMetadata     json.RawMessage
-	VerificationStatus *string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	ID                 string          `json:"id"`
+	UserID             string          `json:"user_id"`
+	Provider           string          `json:"provider"`
+	ProviderUserID     *string         `json:"provider_user_id"` // nil when Clerk sent it empty (a failed link)
+	IdentificationID   *string         `json:"identification_id"`
+	EmailAddress       *string         `json:"email_address"`
+	Username           *string         `json:"username"`
+	FirstName          *string         `json:"first_name"`
+	LastName           *string         `json:"last_name"`
+	ImageURL           *string         `json:"image_url"`
+	ApprovedScopes     *string         `json:"approved_scopes"`
+	Label              *string         `json:"label"`
+	PublicMetadata     json.RawMessage `json:"public_metadata"`
+	VerificationStatus *string         `json:"verification_status"`
+	CreatedAt          Millis          `json:"created_at,omitzero"`
+	UpdatedAt          Millis          `json:"updated_at,omitzero"`
 }
 
-// The wire shapes, decoded tolerantly: unknown keys are ignored and every
-// optional value may be missing or null.
+// The wire shapes: the rows above, plus the keys where Clerk's JSON is not
+// the columns (the nested verification, legacy names), which take
+// precedence over a row's own keys. Decoding is tolerant: unknown keys are
+// ignored and every optional value may be missing or null.
 type (
+	wireUser struct {
+		*User
+		ProfileImageURL  string                `json:"profile_image_url"` // the legacy image_url
+		EmailAddresses   []wireEmailAddress    `json:"email_addresses"`
+		PhoneNumbers     []wirePhoneNumber     `json:"phone_numbers"`
+		Web3Wallets      []wireWeb3Wallet      `json:"web3_wallets"`
+		ExternalAccounts []wireExternalAccount `json:"external_accounts"`
+	}
 	wireVerification struct {
 		Status   *string `json:"status"`
 		Strategy *string `json:"strategy"`
 	}
-	wireUser struct {
-		ID                    string          `json:"id"`
-		ExternalID            *string         `json:"external_id"`
-		Username              *string         `json:"username"`
-		FirstName             *string         `json:"first_name"`
-		LastName              *string         `json:"last_name"`
-		ImageURL              *string         `json:"image_url"`
-		ProfileImageURL       *string         `json:"profile_image_url"`
-		HasImage              *bool           `json:"has_image"`
-		Locale                *string         `json:"locale"`
-		PrimaryEmailAddressID *string         `json:"primary_email_address_id"`
-		PrimaryPhoneNumberID  *string         `json:"primary_phone_number_id"`
-		PrimaryWeb3WalletID   *string         `json:"primary_web3_wallet_id"`
-		PasswordEnabled       *bool           `json:"password_enabled"`
-		TwoFactorEnabled      *bool           `json:"two_factor_enabled"`
-		TOTPEnabled           *bool           `json:"totp_enabled"`
-		BackupCodeEnabled     *bool           `json:"backup_code_enabled"`
-		Banned                *bool           `json:"banned"`
-		Locked                *bool           `json:"locked"`
-		PublicMetadata        json.RawMessage `json:"public_metadata"`
-		PrivateMetadata       json.RawMessage `json:"private_metadata"`
-		UnsafeMetadata        json.RawMessage `json:"unsafe_metadata"`
-		LastSignInAt          *int64          `json:"last_sign_in_at"`
-		LastActiveAt          *int64          `json:"last_active_at"`
-		CreatedAt             *int64          `json:"created_at"`
-		UpdatedAt             *int64          `json:"updated_at"`
-		EmailAddresses        []struct {
-			ID           string            `json:"id"`
-			EmailAddress string            `json:"email_address"`
-			Verification *wireVerification `json:"verification"`
-			Reserved     *bool             `json:"reserved"`
-			LinkedTo     json.RawMessage   `json:"linked_to"`
-			CreatedAt    *int64            `json:"created_at"`
-			UpdatedAt    *int64            `json:"updated_at"`
-		} `json:"email_addresses"`
-		PhoneNumbers []struct {
-			ID                      string            `json:"id"`
-			PhoneNumber             string            `json:"phone_number"`
-			Verification            *wireVerification `json:"verification"`
-			ReservedForSecondFactor *bool             `json:"reserved_for_second_factor"`
-			DefaultSecondFactor     *bool             `json:"default_second_factor"`
-			CreatedAt               *int64            `json:"created_at"`
-			UpdatedAt               *int64            `json:"updated_at"`
-		} `json:"phone_numbers"`
-		Web3Wallets []struct {
-			ID           string            `json:"id"`
-			Web3Wallet   string            `json:"web3_wallet"`
-			Verification *wireVerification `json:"verification"`
-			CreatedAt    *int64            `json:"created_at"`
-			UpdatedAt    *int64            `json:"updated_at"`
-		} `json:"web3_wallets"`
-		ExternalAccounts []wireExternalAccount `json:"external_accounts"`
+	wireEmailAddress struct {
+		EmailAddress
+		WireVerification *wireVerification `json:"verification"`
+	}
+	wirePhoneNumber struct {
+		PhoneNumber
+		WireVerification *wireVerification `json:"verification"`
+	}
+	wireWeb3Wallet struct {
+		Web3Wallet
+		WireVerification *wireVerification `json:"verification"`
 	}
 	wireExternalAccount struct {
+		ExternalAccount
 		Object            string            `json:"object"`
-		ID                string            `json:"id"`
-		ExternalAccountID *string           `json:"external_account_id"`
-		Provider          *string           `json:"provider"`
-		ProviderUserID    *string           `json:"provider_user_id"`
-		IdentificationID  *string           `json:"identification_id"`
-		EmailAddress      *string           `json:"email_address"`
-		Username          *string           `json:"username"`
-		FirstName         *string           `json:"first_name"`
-		LastName          *string           `json:"last_name"`
-		ImageURL          *string           `json:"image_url"`
+		ExternalAccountID string            `json:"external_account_id"`
 		AvatarURL         *string           `json:"avatar_url"`
-		ApprovedScopes    *string           `json:"approved_scopes"`
-		Label             *string           `json:"label"`
-		PublicMetadata    json.RawMessage   `json:"public_metadata"`
-		Verification      *wireVerification `json:"verification"`
-		CreatedAt         *int64            `json:"created_at"`
-		UpdatedAt         *int64            `json:"updated_at"`
+		WireVerification  *wireVerification `json:"verification"`
 		// The legacy Google shape.
 		GoogleID   *string `json:"google_id"`
 		GivenName  *string `json:"given_name"`
@@ -213,79 +165,61 @@ type (
 	}
 )
 
-// DecodeUser decodes and normalises a Clerk user object. It returns an error
-// wrapping ErrInvalidEvent when data is not a user object with a valid id or
-// when a contact has no id.
+// DecodeUser decodes and normalises a Clerk user object. A NUL (\u0000) in
+// any string, metadata keys included, becomes U+FFFD, in the fields and in
+// Raw alike. It returns an error wrapping ErrInvalidEvent when data is not a
+// user object with a valid id, when a contact has no id, or when it holds
+// what the mirror can never store: bytes that are not UTF-8, a time after
+// 9999-12-31 (see Millis), a number beyond Postgres's numeric.
 func DecodeUser(data []byte) (*User, error) {
-	var w wireUser
+	data, err := storable(data)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Raw: json.RawMessage(data)}
+	w := wireUser{User: u}
 	if err := unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("%w: user: %v", ErrInvalidEvent, err)
 	}
-	if !ValidUserID(w.ID) {
+	if !ValidUserID(u.ID) {
 		return nil, fmt.Errorf("%w: user id is not a Clerk user id", ErrInvalidEvent)
 	}
-	u := &User{
-		ID:                    w.ID,
-		ExternalID:            nonEmpty(w.ExternalID),
-		Username:              w.Username,
-		FirstName:             w.FirstName,
-		LastName:              w.LastName,
-		ImageURL:              firstNonEmpty(w.ImageURL, w.ProfileImageURL),
-		HasImage:              isTrue(w.HasImage),
-		Locale:                w.Locale,
-		PrimaryEmailAddressID: nonEmpty(w.PrimaryEmailAddressID),
-		PrimaryPhoneNumberID:  nonEmpty(w.PrimaryPhoneNumberID),
-		PrimaryWeb3WalletID:   nonEmpty(w.PrimaryWeb3WalletID),
-		PasswordEnabled:       isTrue(w.PasswordEnabled),
-		TwoFactorEnabled:      isTrue(w.TwoFactorEnabled),
-		TOTPEnabled:           isTrue(w.TOTPEnabled),
-		BackupCodeEnabled:     isTrue(w.BackupCodeEnabled),
-		Banned:                isTrue(w.Banned),
-		Locked:                isTrue(w.Locked),
-		PublicMetadata:        jsonOr(w.PublicMetadata, "{}"),
-		PrivateMetadata:       jsonOr(w.PrivateMetadata, "{}"),
-		UnsafeMetadata:        jsonOr(w.UnsafeMetadata, "{}"),
-		LastSignInAt:          millis(w.LastSignInAt),
-		LastActiveAt:          millis(w.LastActiveAt),
-		CreatedAt:             millis(w.CreatedAt),
-		UpdatedAt:             millis(w.UpdatedAt),
-		Raw:                   json.RawMessage(data),
+	if u.ImageURL == "" {
+		u.ImageURL = w.ProfileImageURL
 	}
-	for _, e := range w.EmailAddresses {
+	u.PublicMetadata = jsonOr(u.PublicMetadata, "{}")
+	u.PrivateMetadata = jsonOr(u.PrivateMetadata, "{}")
+	u.UnsafeMetadata = jsonOr(u.UnsafeMetadata, "{}")
+	for _, x := range w.EmailAddresses {
+		e := x.EmailAddress
 		if e.ID == "" {
 			return nil, fmt.Errorf("%w: an email address has no id", ErrInvalidEvent)
 		}
-		u.EmailAddresses = append(u.EmailAddresses, EmailAddress{
-			ID: e.ID, EmailAddress: e.EmailAddress, Verification: verification(e.Verification),
-			IsPrimary: is(u.PrimaryEmailAddressID, e.ID), Reserved: isTrue(e.Reserved),
-			LinkedTo:  jsonOr(e.LinkedTo, "[]"),
-			CreatedAt: millis(e.CreatedAt), UpdatedAt: millis(e.UpdatedAt),
-		})
+		e.UserID, e.Verification = u.ID, x.WireVerification.value()
+		e.IsPrimary = e.ID == u.PrimaryEmailAddressID
+		e.LinkedTo = jsonOr(e.LinkedTo, "[]")
+		u.EmailAddresses = append(u.EmailAddresses, e)
 	}
-	for _, p := range w.PhoneNumbers {
+	for _, x := range w.PhoneNumbers {
+		p := x.PhoneNumber
 		if p.ID == "" {
 			return nil, fmt.Errorf("%w: a phone number has no id", ErrInvalidEvent)
 		}
-		u.PhoneNumbers = append(u.PhoneNumbers, PhoneNumber{
-			ID: p.ID, PhoneNumber: p.PhoneNumber, Verification: verification(p.Verification),
-			IsPrimary:               is(u.PrimaryPhoneNumberID, p.ID),
-			ReservedForSecondFactor: isTrue(p.ReservedForSecondFactor),
-			DefaultSecondFactor:     isTrue(p.DefaultSecondFactor),
-			CreatedAt:               millis(p.CreatedAt), UpdatedAt: millis(p.UpdatedAt),
-		})
+		p.UserID, p.Verification = u.ID, x.WireVerification.value()
+		p.IsPrimary = p.ID == u.PrimaryPhoneNumberID
+		u.PhoneNumbers = append(u.PhoneNumbers, p)
 	}
 	for _, x := range w.Web3Wallets {
-		if x.ID == "" {
+		wallet := x.Web3Wallet
+		if wallet.ID == "" {
 			return nil, fmt.Errorf("%w: a web3 wallet has no id", ErrInvalidEvent)
 		}
-		u.Web3Wallets = append(u.Web3Wallets, Web3Wallet{
-			ID: x.ID, Web3Wallet: x.Web3Wallet, Verification: verification(x.Verification),
-			IsPrimary: is(u.PrimaryWeb3WalletID, x.ID),
-			CreatedAt: millis(x.CreatedAt), UpdatedAt: millis(x.UpdatedAt),
-		})
+		wallet.UserID, wallet.Verification = u.ID, x.WireVerification.value()
+		wallet.IsPrimary = wallet.ID == u.PrimaryWeb3WalletID
+		u.Web3Wallets = append(u.Web3Wallets, wallet)
 	}
-	for _, a := range w.ExternalAccounts {
-		acc, err := a.normalise()
+	for _, x := range w.ExternalAccounts {
+		acc, err := x.normalise(u.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -295,6 +229,18 @@ func DecodeUser(data []byte) (*User, error) {
 	u.PhoneNumbers = dedupe(u.PhoneNumbers, func(p PhoneNumber) string { return p.ID })
 	u.Web3Wallets = dedupe(u.Web3Wallets, func(x Web3Wallet) string { return x.ID })
 	u.ExternalAccounts = dedupe(u.ExternalAccounts, func(a ExternalAccount) string { return a.ID })
+	// Derived columns: whatever the payload said under their names is replaced.
+	u.PrimaryEmailAddress, u.PrimaryPhoneNumber = nil, nil
+	for _, e := range u.EmailAddresses {
+		if e.IsPrimary {
+			u.PrimaryEmailAddress = &e.EmailAddress
+		}
+	}
+	for _, p := range u.PhoneNumbers {
+		if p.IsPrimary {
+			u.PrimaryPhoneNumber = &p.PhoneNumber
+		}
+	}
 	return u, nil
 }
 
@@ -304,52 +250,40 @@ func DecodeUser(data []byte) (*User, error) {
 //     external_account_id the eac_ id;
 //   - legacy Google: google_id, given_name, family_name, picture and no
 //     provider.
-func (a wireExternalAccount) normalise() (ExternalAccount, error) {
-	id := a.ID
+func (w wireExternalAccount) normalise(userID string) (ExternalAccount, error) {
+	a := w.ExternalAccount
 	identification := nonEmpty(a.IdentificationID)
-	if eac := nonEmpty(a.ExternalAccountID); eac != nil {
-		id = *eac
+	if w.ExternalAccountID != "" {
 		if identification == nil && a.ID != "" {
-			identification = &a.ID
+			identification = &w.ID
 		}
+		a.ID = w.ExternalAccountID
 	}
-	if id == "" {
+	if a.ID == "" {
 		return ExternalAccount{}, fmt.Errorf("%w: an external account has no id", ErrInvalidEvent)
 	}
-	provider := ""
-	if a.Provider != nil {
-		provider = *a.Provider
-	}
-	if provider == "" {
+	if a.Provider == "" {
 		// Legacy shapes name the provider only through their object.
-		provider = "oauth_" + strings.TrimSuffix(a.Object, "_account")
-		if a.Object == "" || a.Object == "external_account" {
-			provider = "unknown"
+		a.Provider = "oauth_" + strings.TrimSuffix(w.Object, "_account")
+		if w.Object == "" || w.Object == "external_account" {
+			a.Provider = "unknown"
 		}
 	}
-	acc := ExternalAccount{
-		ID:               id,
-		Provider:         provider,
-		ProviderUserID:   nonEmpty(firstNonEmpty(a.ProviderUserID, a.GoogleID)),
-		IdentificationID: identification,
-		EmailAddress:     a.EmailAddress,
-		Username:         a.Username,
-		FirstName:        firstNonEmpty(a.FirstName, a.GivenName),
-		LastName:         firstNonEmpty(a.LastName, a.FamilyName),
-		ImageURL:         firstNonEmpty(a.ImageURL, a.AvatarURL, a.Picture),
-		ApprovedScopes:   a.ApprovedScopes,
-		Label:            a.Label,
-		PublicMetadata:   jsonOr(a.PublicMetadata, "{}"),
-		CreatedAt:        millis(a.CreatedAt),
-		UpdatedAt:        millis(a.UpdatedAt),
+	a.UserID = userID
+	a.ProviderUserID = nonEmpty(firstNonEmpty(a.ProviderUserID, w.GoogleID))
+	a.IdentificationID = identification
+	a.FirstName = firstNonEmpty(a.FirstName, w.GivenName)
+	a.LastName = firstNonEmpty(a.LastName, w.FamilyName)
+	a.ImageURL = firstNonEmpty(a.ImageURL, w.AvatarURL, w.Picture)
+	a.PublicMetadata = jsonOr(a.PublicMetadata, "{}")
+	a.VerificationStatus = nil
+	if w.WireVerification != nil {
+		a.VerificationStatus = w.WireVerification.Status
 	}
-	if a.Verification != nil {
-		acc.VerificationStatus = a.Verification.Status
-	}
-	return acc, nil
+	return a, nil
 }
 
-func verification(v *wireVerification) Verification {
+func (v *wireVerification) value() Verification {
 	if v == nil {
 		return Verification{}
 	}
@@ -374,19 +308,6 @@ func dedupe[T any](xs []T, id func(T) string) []T {
 	}
 	return out
 }
-
-// millis reads Clerk's Unix milliseconds; a time after MaxTimestamp, which
-// the write path could not encode, counts as absent.
-func millis(ms *int64) time.Time {
-	if ms == nil || *ms <= 0 || *ms > maxTimestampMillis {
-		return time.Time{}
-	}
-	return time.UnixMilli(*ms).UTC()
-}
-
-func isTrue(b *bool) bool { return b != nil && *b }
-
-func is(p *string, s string) bool { return p != nil && *p == s }
 
 func nonEmpty(s *string) *string {
 	if s == nil || *s == "" {

@@ -32,9 +32,9 @@ func predict(st clerksync.MirrorState, known bool, u *clerksync.User) kind {
 		return inserted
 	case st.Source == "import" || st.UpdatedAt.IsZero():
 		return updated
-	case st.UpdatedAt.After(u.UpdatedAt):
+	case st.UpdatedAt.After(u.UpdatedAt.Time):
 		return stale
-	case st.UpdatedAt.Equal(u.UpdatedAt):
+	case st.UpdatedAt.Equal(u.UpdatedAt.Time):
 		return unchanged
 	}
 	return updated

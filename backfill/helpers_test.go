@@ -196,7 +196,7 @@ func webhook(t testing.TB, s *db.Store, raw []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := clerksync.Event{DeliveryID: "msg_" + u.ID, Type: clerksync.UserUpdated, Timestamp: u.UpdatedAt, UserID: u.ID, User: u}
+	ev := clerksync.Event{DeliveryID: "msg_" + u.ID, Type: clerksync.UserUpdated, Timestamp: u.UpdatedAt.Time, UserID: u.ID, User: u}
 	if _, err := s.ApplyEvents(context.Background(), []clerksync.Event{ev}); err != nil {
 		t.Fatal(err)
 	}

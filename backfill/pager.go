@@ -249,7 +249,7 @@ func decodeAll(raws []json.RawMessage) []apiUser {
 	for i, raw := range raws {
 		u, err := clerksync.DecodeUser(raw)
 		if err == nil {
-			users[i] = apiUser{id: u.ID, createdAt: u.CreatedAt, user: u}
+			users[i] = apiUser{id: u.ID, createdAt: u.CreatedAt.Time, user: u}
 			continue
 		}
 		// Keep its place in the walk: its id and created_at, if it has them.

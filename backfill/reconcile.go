@@ -225,7 +225,7 @@ func differs(st clerksync.MirrorState, known bool, u *clerksync.User) difference
 		return inSync
 	case !known || !st.Live:
 		return missing
-	case st.Source == "import" || st.UpdatedAt.IsZero() || st.UpdatedAt.Before(u.UpdatedAt):
+	case st.Source == "import" || st.UpdatedAt.IsZero() || st.UpdatedAt.Before(u.UpdatedAt.Time):
 		return outdated
 	}
 	return inSync

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -65,8 +64,9 @@ func (s *Store) Ping(ctx context.Context) error {
 //
 // Within a batch, the events for one user collapse to the one that decides
 // the final state, exactly as applying them one by one would: a deletion
-// wins over every snapshot, otherwise the snapshot with the latest
-// updated_at. The SQL then orders the winner against what is stored.
+// wins over every snapshot, otherwise the snapshot that orders last (by
+// updated_at, then envelope timestamp, then delivery id; see snapshotOrder).
+// The SQL then orders the winner against what is stored.
 func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]clerksync.Outcome, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -74,15 +74,15 @@ func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]cl
 	winners := decide(events)
 	outcomes := make([]clerksync.Outcome, len(events))
 	var ids []string
-	var snaps []userRow
+	var snaps []snapshotRow
 	var dels []deletionRow
 	for _, w := range sortedWinners(events, winners) {
 		e := events[w]
 		ids = append(ids, e.UserID)
 		if e.Type == clerksync.UserDeleted {
-			dels = append(dels, deletionRow{ID: e.UserID, ExternalID: e.ExternalID, DeletedAt: e.Timestamp})
+			dels = append(dels, newDeletionRow(e))
 		} else {
-			snaps = append(snaps, newUserRow(e.User, e.Source))
+			snaps = append(snaps, newSnapshotRow(e))
 		}
 	}
 	written, err := s.apply(ctx, ids, snaps, dels)
@@ -102,7 +102,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]cl
 	return outcomes, nil
 }
 
-func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels []deletionRow) (map[string]bool, error) {
+func (s *Store) apply(ctx context.Context, ids []string, snaps []snapshotRow, dels []deletionRow) (map[string]bool, error) {
 	written := make(map[string]bool, len(snaps))
 	lock, snapshots, deletions, err := s.prepared(ctx)
 	if err != nil {
@@ -113,11 +113,11 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []userRow, dels [
 			return fmt.Errorf("lock users: %w", err)
 		}
 		if len(snaps) > 0 {
-			doc, err := marshalSnapshots(snaps)
+			p, err := encodeSnapshots(snaps)
 			if err != nil {
 				return err
 			}
-			rows, err := tx.StmtContext(ctx, snapshots).QueryContext(ctx, doc)
+			rows, err := tx.StmtContext(ctx, snapshots).QueryContext(ctx, p[0], p[1], p[2], p[3], p[4])
 			if err != nil {
 				return fmt.Errorf("apply snapshots: %w", err)
 			}
@@ -163,7 +163,7 @@ func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 
 // decide returns, for each user in events, the index of the event that
 // decides its final state: its earliest deletion if it has one, else its
-// snapshot with the latest updated_at (the later one on a tie).
+// snapshot that orders last (of equal ones, the later in events).
 func decide(events []clerksync.Event) map[string]int {
 	win := make(map[string]int, len(events))
 	for i, e := range events {
@@ -180,7 +180,7 @@ func decide(events []clerksync.Event) map[string]int {
 			if e.Timestamp.Before(w.Timestamp) {
 				win[e.UserID] = i
 			}
-		case w.Type != clerksync.UserDeleted && !e.User.UpdatedAt.Before(w.User.UpdatedAt):
+		case w.Type != clerksync.UserDeleted && !orderOf(e).before(orderOf(w)):
 			win[e.UserID] = i
 		}
 	}
@@ -197,10 +197,4 @@ func sortedWinners(events []clerksync.Event, win map[string]int) []int {
 	}
 	sort.Slice(idx, func(a, b int) bool { return events[idx[a]].UserID < events[idx[b]].UserID })
 	return idx
-}
-
-type deletionRow struct {
-	ID         string    `json:"id"`
-	ExternalID *string   `json:"external_id"`
-	DeletedAt  time.Time `json:"deleted_at"`
 }

@@ -276,7 +276,7 @@ func TestOrdering(t *testing.T) {
 	snap := func(updated int64, last string) clerksync.Event {
 		l := last
 		return clerksync.Event{Type: clerksync.UserUpdated, UserID: "user_1", Timestamp: at(updated),
-			User: &clerksync.User{ID: "user_1", LastName: &l, UpdatedAt: at(updated),
+			User: &clerksync.User{ID: "user_1", LastName: &l, UpdatedAt: clerksync.Millis{Time: at(updated)},
 				PublicMetadata: []byte("{}"), PrivateMetadata: []byte("{}"), UnsafeMetadata: []byte("{}"), Raw: []byte("{}")}}
 	}
 	del := func(ts int64) clerksync.Event {

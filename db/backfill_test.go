@@ -26,7 +26,7 @@ func TestMirrorStates(t *testing.T) {
 	if st := states[created.UserID]; st.Live || !st.Deleted {
 		t.Errorf("deleted user: %+v", st)
 	}
-	if st := states[real.UserID]; !st.Live || st.Deleted || !st.UpdatedAt.Equal(real.User.UpdatedAt) || st.Source != "webhook" {
+	if st := states[real.UserID]; !st.Live || st.Deleted || !st.UpdatedAt.Equal(real.User.UpdatedAt.Time) || st.Source != "webhook" {
 		t.Errorf("live user: %+v, want updated_at %v", st, real.User.UpdatedAt)
 	}
 	if st := states["user_imported"]; !st.Live || !st.UpdatedAt.IsZero() || st.Source != "import" {

@@ -38,7 +38,8 @@ if command -v pgbench >/dev/null; then
   psql -qX -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $scratch" >/dev/null
   trap 'psql -qX -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" >/dev/null 2>&1; rm -rf "$out"' EXIT
   DATABASE_URL="postgres://postgres@127.0.0.1:5432/$scratch?sslmode=disable" go run ./cmd/clerksync migrate >/dev/null
-  go run ./internal/pgbenchscript > "$out/pgbench.sql"
+  # The script is built by a db test from the store's own SQL and encoding.
+  go test -count=1 -run '^TestPgbenchScriptForBench$' ./db/ -args -pgbench-script="$out/pgbench.sql" >/dev/null
   for _ in 1 2 3; do
     PGOPTIONS="-c search_path=${DATABASE_SCHEMA:-clerk}" pgbench -h 127.0.0.1 -U postgres -n -c 16 -j 2 -T 15 -f "$out/pgbench.sql" "$scratch" 2>/dev/null |
       awk '/^tps/ {print $3}' >> "$out/pgbench.txt"

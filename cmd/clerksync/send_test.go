@@ -191,7 +191,7 @@ func TestSamplesAreOrdered(t *testing.T) {
 // time for a deletion.
 func eventVersion(ev clerksync.Event) time.Time {
 	if ev.User != nil {
-		return ev.User.UpdatedAt
+		return ev.User.UpdatedAt.Time
 	}
 	return ev.Timestamp
 }

@@ -21,8 +21,13 @@ type Contact struct {
 // Snapshot is one state of a user in Clerk, from which both the event body
 // and the expected mirror rows are derived.
 type Snapshot struct {
-	ID, ExternalID        string
-	UpdatedAt             int64
+	ID, ExternalID string
+	UpdatedAt      int64
+	// Timestamp is the envelope's (0: UpdatedAt + 7) and Delivery the svix-id
+	// the snapshot is delivered under ("": the caller names it): a tie of
+	// UpdatedAt is ordered by them (see OrdersBefore).
+	Timestamp             int64
+	Delivery              string
 	First, Last, Username string
 	Plan                  string
 	// Accounts' Value is the provider user id.
@@ -37,18 +42,52 @@ type History struct {
 	DeletedAt int64 // Unix ms of the deletion; 0 while the user lives
 }
 
-// Final is the user's last snapshot, nil when the user was deleted.
+// Final is the snapshot the mirror must end with: the last in the
+// contract's order (see OrdersBefore), nil when the user was deleted.
 func (h History) Final() *Snapshot {
 	if h.DeletedAt != 0 {
 		return nil
 	}
-	return &h.Snapshots[len(h.Snapshots)-1]
+	final := &h.Snapshots[0]
+	for k := range h.Snapshots {
+		if s := &h.Snapshots[k]; !s.OrdersBefore(final) {
+			final = s
+		}
+	}
+	return final
+}
+
+// OrdersBefore is the contract's order of snapshots: updated_at, then the
+// envelope timestamp, then the delivery id byte-wise.
+func (s *Snapshot) OrdersBefore(o *Snapshot) bool {
+	if s.UpdatedAt != o.UpdatedAt {
+		return s.UpdatedAt < o.UpdatedAt
+	}
+	if s.envelopeTime() != o.envelopeTime() {
+		return s.envelopeTime() < o.envelopeTime()
+	}
+	return s.Delivery < o.Delivery
+}
+
+func (s *Snapshot) envelopeTime() int64 {
+	if s.Timestamp == 0 {
+		return s.UpdatedAt + 7
+	}
+	return s.Timestamp
 }
 
 // Gen makes a random life for user number i with the given id: a create, up
 // to 8 updates, and in 30% of cases a deletion. The same generator state
 // gives the same history.
-func Gen(r *rand.Rand, i int, id string) History {
+func Gen(r *rand.Rand, i int, id string) History { return gen(r, i, id, false) }
+
+// GenWithTies is Gen where a third of the updates tie with the snapshot
+// before (the same updated_at) with an envelope timestamp earlier, equal or
+// later than its, so that the winner of a tie is often not the last one
+// generated; every snapshot is named its delivery id (msg_<i>_<version>).
+func GenWithTies(r *rand.Rand, i int, id string) History { return gen(r, i, id, true) }
+
+func gen(r *rand.Rand, i int, id string, ties bool) History {
 	ext := ""
 	if r.IntN(2) == 0 {
 		ext = "ext-" + strconv.Itoa(i)
@@ -80,10 +119,22 @@ func Gen(r *rand.Rand, i int, id string) History {
 		return r.IntN(len(cs))
 	}
 	n := 1 + r.IntN(9)
+	ts := int64(0)
 	for v := range n {
-		t += 1 + int64(r.IntN(5000))
+		switch {
+		case !ties:
+			t += 1 + int64(r.IntN(5000))
+		case v == 0 || r.IntN(3) != 0:
+			t += 1 + int64(r.IntN(5000))
+			ts = t + int64(r.IntN(20))
+		default:
+			ts += int64(r.IntN(3)) - 1 // a tie: the envelope decides, or else the delivery id
+		}
 		s := Snapshot{ID: id, ExternalID: ext, UpdatedAt: t, First: "updated", Last: fmt.Sprintf("L%d", v),
 			Username: fmt.Sprintf("u%d_%d", i, v), Plan: []string{"free", "pro", "team"}[r.IntN(3)]}
+		if ties {
+			s.Timestamp, s.Delivery = ts, fmt.Sprintf("msg_%d_%d", i, v)
+		}
 		if v == 0 {
 			s.First = "created"
 		}
@@ -95,7 +146,7 @@ func Gen(r *rand.Rand, i int, id string) History {
 		h.Snapshots = append(h.Snapshots, s)
 	}
 	if r.IntN(10) < 3 {
-		h.DeletedAt = t + 1 + int64(r.IntN(5000))
+		h.DeletedAt = max(t, ts) + 1 + int64(r.IntN(5000))
 	}
 	return h
 }
@@ -154,7 +205,7 @@ func UserEvent(s Snapshot) []byte {
 	if s.First == "created" {
 		typ = "user.created"
 	}
-	return mustJSON(map[string]any{"type": typ, "object": "event", "timestamp": s.UpdatedAt + 7, "data": data,
+	return mustJSON(map[string]any{"type": typ, "object": "event", "timestamp": s.envelopeTime(), "data": data,
 		"instance_id": "ins_prop"})
 }
 

@@ -1,0 +1,180 @@
+-- Writes a batch of user snapshots, at most one per user, with the users'
+-- locks held (lock_users.sql). In one statement it:
+--   - skips users with a tombstone (a late create or update after a delete);
+--   - upserts the user unless the stored snapshot orders after it (the guard
+--     below) or the stored row came from an import (an older export of
+--     unknown age);
+--   - for each user written, replaces every contact table as a whole: rows
+--     missing from the snapshot are deleted, changed ones deleted and
+--     inserted again, and unchanged ones left alone (no new tuple, row lock,
+--     index entries or FK check).
+-- It returns the ids of the users it wrote.
+--
+-- $1 to $5 are JSON arrays of users, email_addresses, phone_numbers,
+-- web3_wallets and external_accounts rows whose keys are the columns (the
+-- store encodes clerksync.User and its contacts). jsonb_populate_recordset
+-- reads them into each table's own row type, and rows are compared whole,
+-- so that only the SET list below names columns. A key left out is NULL.
+--
+-- To run it by hand in psql:
+--   PREPARE apply_snapshots AS <this file>;
+--   BEGIN; EXECUTE apply_snapshots('[{"id": "user_1", "source": "webhook", ...}]', '[]', '[]', '[]', '[]'); ROLLBACK;
+WITH input AS (
+    -- synced_at is the one column a snapshot does not carry: the base row
+    -- supplies it for every element.
+    SELECT * FROM jsonb_populate_recordset(
+        jsonb_populate_record(NULL::users, jsonb_build_object('synced_at', now())), $1)
+),
+written AS (
+    INSERT INTO users AS u
+    SELECT * FROM input
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_users AS d WHERE d.id = input.id)
+    ORDER BY id
+    -- Every column but id (TestUpsertSetsEveryColumn holds this list to the table).
+    ON CONFLICT (id) DO UPDATE SET
+        external_id = excluded.external_id,
+        username = excluded.username,
+        first_name = excluded.first_name,
+        last_name = excluded.last_name,
+        image_url = excluded.image_url,
+        has_image = excluded.has_image,
+        locale = excluded.locale,
+        primary_email_address_id = excluded.primary_email_address_id,
+        primary_email_address = excluded.primary_email_address,
+        primary_phone_number_id = excluded.primary_phone_number_id,
+        primary_phone_number = excluded.primary_phone_number,
+        primary_web3_wallet_id = excluded.primary_web3_wallet_id,
+        password_enabled = excluded.password_enabled,
+        two_factor_enabled = excluded.two_factor_enabled,
+        totp_enabled = excluded.totp_enabled,
+        backup_code_enabled = excluded.backup_code_enabled,
+        banned = excluded.banned,
+        locked = excluded.locked,
+        public_metadata = excluded.public_metadata,
+        private_metadata = excluded.private_metadata,
+        unsafe_metadata = excluded.unsafe_metadata,
+        last_sign_in_at = excluded.last_sign_in_at,
+        last_active_at = excluded.last_active_at,
+        created_at = excluded.created_at,
+        updated_at = excluded.updated_at,
+        source = excluded.source,
+        synced_at = excluded.synced_at,
+        raw = excluded.raw,
+        event_timestamp = excluded.event_timestamp,
+        delivery_id = excluded.delivery_id
+    -- The ordering guard. Snapshots are ordered by Clerk's updated_at, then
+    -- the envelope timestamp, then the delivery id (byte-wise); a backfill's
+    -- snapshot has neither of the last two and so loses every tie. An equal
+    -- snapshot is written again, harmlessly.
+    WHERE u.source = 'import' OR u.updated_at IS NULL
+       OR (u.updated_at, coalesce(u.event_timestamp, '-infinity'), coalesce(u.delivery_id, '') COLLATE "C")
+          <= (excluded.updated_at, coalesce(excluded.event_timestamp, '-infinity'), coalesce(excluded.delivery_id, '') COLLATE "C")
+    RETURNING u.id
+),
+-- The same four steps for each contact table:
+--   new_*:   the snapshot's rows of the users written;
+--   drop_*:  the stored rows of those users that the snapshot does not hold
+--            exactly as they are (rows compare whole: n = t), removed or
+--            changed;
+--   moved_*: rows of users not written with an id of the snapshot's (a
+--            contact that moved; Clerk does not do this, but the mirror
+--            follows the snapshot);
+--   put_*:   the snapshot's rows; an unchanged one conflicts with itself and
+--            is skipped. Its WHERE reads the two deletes, so that the insert
+--            comes after them (the order of data-modifying CTEs is otherwise
+--            unspecified).
+-- The tables are met through their indexes: ON CONFLICT, and = ANY (ARRAY(...))
+-- rather than joins. The planner guesses 100 rows for every
+-- jsonb_populate_recordset, so a join with a table of a few thousand rows
+-- became a hashed sequential scan, each event, in the cached generic plan
+-- (as the old upsert's contact delete did); an ANY array is guessed at 10
+-- elements, for which an index scan wins on all but tiny tables.
+new_emails AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::email_addresses, $2) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_emails AS (
+    DELETE FROM email_addresses AS t
+    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+      AND NOT EXISTS (SELECT 1 FROM new_emails AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+moved_emails AS (
+    DELETE FROM email_addresses AS t
+    WHERE t.id = ANY (ARRAY(SELECT id FROM new_emails))
+      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
+    RETURNING t.id
+),
+put_emails AS (
+    INSERT INTO email_addresses
+    SELECT * FROM new_emails
+    WHERE (SELECT count(*) FROM drop_emails) + (SELECT count(*) FROM moved_emails) >= 0
+    ON CONFLICT (id) DO NOTHING
+),
+new_phones AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::phone_numbers, $3) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_phones AS (
+    DELETE FROM phone_numbers AS t
+    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+      AND NOT EXISTS (SELECT 1 FROM new_phones AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+moved_phones AS (
+    DELETE FROM phone_numbers AS t
+    WHERE t.id = ANY (ARRAY(SELECT id FROM new_phones))
+      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
+    RETURNING t.id
+),
+put_phones AS (
+    INSERT INTO phone_numbers
+    SELECT * FROM new_phones
+    WHERE (SELECT count(*) FROM drop_phones) + (SELECT count(*) FROM moved_phones) >= 0
+    ON CONFLICT (id) DO NOTHING
+),
+new_wallets AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::web3_wallets, $4) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_wallets AS (
+    DELETE FROM web3_wallets AS t
+    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+      AND NOT EXISTS (SELECT 1 FROM new_wallets AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+moved_wallets AS (
+    DELETE FROM web3_wallets AS t
+    WHERE t.id = ANY (ARRAY(SELECT id FROM new_wallets))
+      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
+    RETURNING t.id
+),
+put_wallets AS (
+    INSERT INTO web3_wallets
+    SELECT * FROM new_wallets
+    WHERE (SELECT count(*) FROM drop_wallets) + (SELECT count(*) FROM moved_wallets) >= 0
+    ON CONFLICT (id) DO NOTHING
+),
+new_accounts AS (
+    SELECT n.* FROM jsonb_populate_recordset(NULL::external_accounts, $5) AS n
+    WHERE n.user_id IN (SELECT id FROM written)
+),
+drop_accounts AS (
+    DELETE FROM external_accounts AS t
+    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+      AND NOT EXISTS (SELECT 1 FROM new_accounts AS n WHERE n.id = t.id AND n = t)
+    RETURNING t.id
+),
+moved_accounts AS (
+    DELETE FROM external_accounts AS t
+    WHERE t.id = ANY (ARRAY(SELECT id FROM new_accounts))
+      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
+    RETURNING t.id
+),
+put_accounts AS (
+    INSERT INTO external_accounts
+    SELECT * FROM new_accounts
+    WHERE (SELECT count(*) FROM drop_accounts) + (SELECT count(*) FROM moved_accounts) >= 0
+    ON CONFLICT (id) DO NOTHING
+)
+SELECT id FROM written

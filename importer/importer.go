@@ -61,6 +61,8 @@ type Credentials struct {
 type Summary struct {
 	// Read is the number of data rows in the file, rejected ones included.
 	Read int
+	// Lines is the number of lines read, the header's included.
+	Lines int
 	// Valid is the number of rows that passed validation: the rows handed to
 	// the loader, or that a dry run would have handed.
 	Valid int
@@ -130,7 +132,7 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 		err = cerr
 	}
 	opt.Progress.finish()
-	sum.Read = r.Rows()
+	sum.Read, sum.Lines = r.Rows(), r.Lines()
 	sum.Rejected = rejects.count
 	if rejects.count > 0 {
 		sum.RejectsPath = rejects.path

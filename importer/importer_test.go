@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -360,5 +361,67 @@ func TestFailedRunSaysSoInItsMetrics(t *testing.T) {
 	if !strings.Contains(text, "clerksync_import_last_run_success 0") || strings.Contains(text, "last_success_timestamp") ||
 		!strings.Contains(text, `clerksync_import_rows_total{outcome="rejected"} 1`) {
 		t.Errorf("metrics of a failed run:\n%s", text)
+	}
+}
+
+// TestUnterminatedQuoteIsReported: a quote that never closes takes the
+// rest of the file into one field; that row is rejected with the line the
+// quote opened on and the lines it took, and the rows before it load.
+func TestUnterminatedQuoteIsReported(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,first_name,last_name\n")
+	for i := 1; i <= 10; i++ {
+		if i == 6 {
+			b.WriteString("user_r6,\"Unclosed,Name\n")
+			continue
+		}
+		fmt.Fprintf(&b, "user_r%d,First,Last\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "rejects.csv")
+	sum, rec := run(t, b.String(), importer.Options{RejectsPath: path})
+	want := [][]string{{"line", "reason", "id"}, {"7",
+		"malformed CSV: the quoted field opened on line 7 is never closed: lines 7-11 (5 lines, to the end of the file) were read as one row",
+		"user_r6"}}
+	if got := rejects(t, path); !reflect.DeepEqual(got, want) {
+		t.Errorf("rejects file:\n got %q\nwant %q", got, want)
+	}
+	var loaded []string
+	for _, u := range rec.users {
+		loaded = append(loaded, u.ID)
+	}
+	if w := []string{"user_r1", "user_r2", "user_r3", "user_r4", "user_r5"}; !reflect.DeepEqual(loaded, w) {
+		t.Errorf("loaded %v, want %v", loaded, w)
+	}
+	if sum.Read != 6 || sum.Lines != 11 || sum.Rejected != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	var out bytes.Buffer
+	sum.Write(&out)
+	if !strings.Contains(out.String(), "read        6 rows (11 lines)") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+// TestRejectedRowsKeepTheirID: a rejected row carries its id whenever it
+// could be read and is a Clerk user id, whatever the fault came after it.
+func TestRejectedRowsKeepTheirID(t *testing.T) {
+	input := "first_name,id,primary_email_address\n" +
+		"A,user_bare,b\"q\n" + // a bare quote after the id
+		"\"A\"x,user_before,\n" + // the fault before the id: unreadable
+		"A,user_extra,\"q\"x\n" + // an extraneous quote after the id
+		"A,user_short\n" + // too few fields
+		"\xff,user_utf8,a@x\n" + // not UTF-8
+		"A,usr_bad,a@x\n" + // not a Clerk id: never quoted back
+		"A,user_open,\"never closed\n"
+	path := filepath.Join(t.TempDir(), "rejects.csv")
+	run(t, input, importer.Options{RejectsPath: path})
+	var got [][]string
+	for _, r := range rejects(t, path)[1:] {
+		got = append(got, []string{r[0], r[2]})
+	}
+	want := [][]string{{"2", "user_bare"}, {"3", ""}, {"4", "user_extra"}, {"5", "user_short"},
+		{"6", "user_utf8"}, {"7", ""}, {"8", "user_open"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rejects (line, id):\n got %q\nwant %q", got, want)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // rejected, the credentials dropped, and the speed.
 func (s Summary) Write(w io.Writer) {
 	rate := float64(s.Read) / max(s.Elapsed.Seconds(), 1e-3)
-	fmt.Fprintf(w, "read        %d rows in %s (%.0f rows/s)\n", s.Read, s.Elapsed.Round(10*time.Millisecond), rate)
+	fmt.Fprintf(w, "read        %d rows (%d lines) in %s (%.0f rows/s)\n", s.Read, s.Lines, s.Elapsed.Round(10*time.Millisecond), rate)
 	if s.DryRun {
 		fmt.Fprintf(w, "valid       %d (dry run: nothing written)\n", s.Valid)
 	} else {

@@ -34,7 +34,8 @@ type Options struct {
 	Loader clerksync.Loader
 	// BatchSize is the number of users per Load call; DefaultBatchSize when 0.
 	BatchSize int
-	// RejectsPath is the rejects file, created at the first rejected row.
+	// RejectsPath is the rejects file, written when the run completes (see
+	// rejectsFile).
 	RejectsPath string
 	// Workers is the number of batches loaded at once; DefaultWorkers when 0. Batches
 	// hold distinct users, so they never wait for each other's locks.
@@ -69,11 +70,14 @@ type Summary struct {
 	// Loaded says what the loader did with the valid rows (zero in a dry run).
 	Loaded   clerksync.LoadResult
 	Rejected int
-	// RejectsPath is the rejects file; "" when no row was rejected.
-	RejectsPath string
-	Credentials Credentials
-	Elapsed     time.Duration
-	DryRun      bool
+	// RejectsPath is where the rejected rows are: the rejects file, or when
+	// the run did not complete (RejectsPartial) a file beside it holding
+	// those found until then; "" when no row was rejected.
+	RejectsPath    string
+	RejectsPartial bool
+	Credentials    Credentials
+	Elapsed        time.Duration
+	DryRun         bool
 }
 
 type batch struct {
@@ -128,15 +132,14 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 		})
 	}
 	err := g.Wait()
-	if cerr := rejects.close(); err == nil {
-		err = cerr
+	path, rerr := rejects.finish(err == nil)
+	if err == nil {
+		err = rerr
 	}
 	opt.Progress.finish()
 	sum.Read, sum.Lines = r.Rows(), r.Lines()
 	sum.Rejected = rejects.count
-	if rejects.count > 0 {
-		sum.RejectsPath = rejects.path
-	}
+	sum.RejectsPath, sum.RejectsPartial = path, path != "" && path != opt.RejectsPath
 	sum.Credentials = r.Credentials()
 	sum.Elapsed = time.Since(start)
 	return sum, err

@@ -425,3 +425,89 @@ func TestRejectedRowsKeepTheirID(t *testing.T) {
 		t.Errorf("rejects (line, id):\n got %q\nwant %q", got, want)
 	}
 }
+
+// failAfter is a Loader that fails from its n-th batch on.
+type failAfter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failAfter) Load(_ context.Context, users []clerksync.ImportUser) (clerksync.LoadResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n--; f.n < 0 {
+		return clerksync.LoadResult{}, clerksync.ErrUnavailable
+	}
+	return clerksync.LoadResult{Inserted: len(users)}, nil
+}
+
+// cancelling is a Loader that cancels the import, as Ctrl-C does.
+type cancelling context.CancelFunc
+
+func (c cancelling) Load(ctx context.Context, _ []clerksync.ImportUser) (clerksync.LoadResult, error) {
+	c()
+	return clerksync.LoadResult{}, ctx.Err()
+}
+
+// TestRejectsFileReplacedOnlyByACompleteRun: an interrupted run leaves the
+// last complete run's rejects file as it was and says where its own
+// partial list is; a complete run replaces it, and a complete run without
+// rejects removes it.
+func TestRejectsFileReplacedOnlyByACompleteRun(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.rejects.csv")
+	const earlier = "line,reason,id\n3,no id,\n"
+	if err := os.WriteFile(path, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	st, err := csvgen.Write(&buf, csvgen.Options{Rows: 20000, Seed: 3, BadRows: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A failed load, and Ctrl-C (the context cancelled while loading).
+	for _, interrupt := range []string{"LoadFailed", "Cancelled"} {
+		r, err := importer.NewReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var loader clerksync.Loader = &failAfter{n: 2}
+		if interrupt == "Cancelled" {
+			loader = cancelling(cancel)
+		}
+		sum, err := importer.Run(ctx, r, importer.Options{Loader: loader, BatchSize: 1000, Workers: 1,
+			SortBuffer: 64 << 10, RejectsPath: path})
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: no error", interrupt)
+		}
+		if got := readFile(t, path); got != earlier {
+			t.Errorf("%s: the interrupted run changed the rejects file:\n%s", interrupt, got)
+		}
+		if !sum.RejectsPartial || filepath.Dir(sum.RejectsPath) != dir || sum.RejectsPath == path || sum.Rejected == 0 {
+			t.Fatalf("%s: summary %+v", interrupt, sum)
+		}
+		if n := len(rejects(t, sum.RejectsPath)); n != sum.Rejected+1 {
+			t.Errorf("%s: the partial file holds %d rows, the summary says %d", interrupt, n-1, sum.Rejected)
+		}
+		var out bytes.Buffer
+		sum.Write(&out)
+		if !strings.Contains(out.String(), "before the import stopped (see "+sum.RejectsPath) {
+			t.Errorf("%s: summary:\n%s", interrupt, out.String())
+		}
+	}
+
+	sum, _ := run(t, buf.String(), importer.Options{RejectsPath: path})
+	if sum.RejectsPartial || sum.RejectsPath != path || len(rejects(t, path)) != st.Bad+1 {
+		t.Errorf("complete run: summary %+v, %d rejects in the file, want %d", sum, len(rejects(t, path))-1, st.Bad)
+	}
+	if left, _ := filepath.Glob(path + ".partial-*"); len(left) != 2 { // the two interrupted runs' own
+		t.Errorf("partial files: %v", left)
+	}
+
+	run(t, "id\nuser_clean\n", importer.Options{RejectsPath: path})
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a clean complete run left the last run's rejects file: %v", err)
+	}
+}

@@ -100,7 +100,7 @@ func TestSorterOrdersUsers(t *testing.T) {
 // loader in id order, every valid row once, and leaves no file behind.
 func TestRunLoadsInIDOrder(t *testing.T) {
 	var buf bytes.Buffer
-	if _, err := csvgen.Write(&buf, csvgen.Options{Rows: 20000, Seed: 5, BadRows: 0.01, Heavy: true}); err != nil {
+	if _, err := csvgen.Write(&buf, csvgen.Options{Rows: 8000, Seed: 5, BadRows: 0.01, Heavy: true}); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := NewReader(bytes.NewReader(buf.Bytes()))
@@ -128,7 +128,7 @@ func TestRunLoadsInIDOrder(t *testing.T) {
 	loader := loaderFunc(func(users []clerksync.ImportUser) {
 		got = append(got, users...)
 	})
-	_, err = Run(t.Context(), r, Options{Loader: loader, BatchSize: 700, Workers: 1, SortBuffer: 256 << 10,
+	_, err = Run(t.Context(), r, Options{Loader: loader, BatchSize: 700, Workers: 1, SortBuffer: 128 << 10,
 		TempDir: dir, RejectsPath: dir + "/rejects.csv"})
 	if err != nil {
 		t.Fatal(err)

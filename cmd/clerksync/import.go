@@ -110,6 +110,9 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		}
 	}
 	if err != nil {
+		if sum.RejectsPartial {
+			err = fmt.Errorf("%w (rows rejected until then: %s)", err, sum.RejectsPath)
+		}
 		return fmt.Errorf("import stopped after %d rows (those loaded stay loaded; running it again completes it): %w", sum.Read, err)
 	}
 	if sum.Rejected > 0 {

@@ -2,12 +2,14 @@ package db_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -385,4 +387,38 @@ func imported(t *testing.T, conn *sqlx.DB) [][]any {
 			(SELECT string_agg(concat_ws('/', p.id, p.phone_number, p.verification_status, p.is_primary), ' ' ORDER BY p.id)
 			 FROM phone_numbers p WHERE p.user_id = u.id)
 		FROM users u ORDER BY u.id`)
+}
+
+// TestLongContactsStoredByBothPaths: the webhook path and the importer
+// store the same long contacts alike (clerksync.ImportContact's rule), even
+// ones no btree entry could hold: random, so that compression cannot
+// shrink them under 2.7 kB.
+func TestLongContactsStoredByBothPaths(t *testing.T) {
+	l, s, conn := newLoader(t)
+	random := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			fmt.Fprintf(&b, "%x", sha256.Sum256([]byte(fmt.Sprint(b.Len(), n))))
+		}
+		return b.String()[:n]
+	}
+	email := random(5000) + "@x.com" // 5,006 bytes, as in the issue
+	phone := "+" + random(3000)
+	apply(t, s, webhookEvent(t, "user_long_webhook", email, 1744276393612))
+	if res := load(t, l, importUser("user_long_import", "L", []string{email}, []string{phone})); res.Inserted != 1 {
+		t.Fatalf("import: %+v", res)
+	}
+	got := rows(t, conn, `SELECT user_id, octet_length(email_address) FROM email_addresses
+		WHERE lower(email_address) = lower($1) ORDER BY user_id`, email)
+	want := [][]any{{"user_long_import", int64(5006)}, {"user_long_webhook", int64(5006)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("emails found by address: %v", got)
+	}
+	if got := rows(t, conn, `SELECT user_id FROM phone_numbers WHERE phone_number = $1`, phone); len(got) != 1 {
+		t.Errorf("phones found by number: %v", got)
+	}
+	// Importing the same again is unchanged: the fingerprint covers them.
+	if res := load(t, l, importUser("user_long_import", "L", []string{email}, []string{phone})); res.Unchanged != 1 {
+		t.Errorf("re-import: %+v", res)
+	}
 }

@@ -234,25 +234,10 @@ func (r *Reader) parse(rec []string) (clerksync.ImportUser, string) {
 	phones.addAll(r.field(rec, colVerifiedPhones), clerksync.Verified, exact)
 	phones.addAll(r.field(rec, colUnverifiedPhones), clerksync.Unverified, exact)
 	phones.setPrimary(r.field(rec, colPrimaryPhone), exact)
-	if emails.longest() > maxEmail {
-		return clerksync.ImportUser{}, fmt.Sprintf("an email address is longer than %d bytes", maxEmail)
-	}
-	if phones.longest() > maxPhone {
-		return clerksync.ImportUser{}, fmt.Sprintf("a phone number is longer than %d bytes", maxPhone)
-	}
 	u.Emails = emails.finish(id, clerksync.ImportEmailID)
 	u.Phones = phones.finish(id, clerksync.ImportPhoneID)
 	return u, ""
 }
-
-// The longest contacts accepted: an address can have 64 bytes before the @
-// and 255 after (RFC 5321), and E.164 numbers have 15 digits; anything
-// longer is not a contact, and one over about 2.7 kB could not even be
-// indexed, which would fail a whole chunk.
-const (
-	maxEmail = 320
-	maxPhone = 64
-)
 
 // field returns a column's value, trimmed; "" when the file has no such
 // column.
@@ -314,14 +299,6 @@ func (cs *contacts) setPrimary(v string, same func(a, b string) bool) {
 	if i := cs.add(v, "", same); i >= 0 {
 		(*cs)[i].IsPrimary = true
 	}
-}
-
-func (cs contacts) longest() int {
-	n := 0
-	for _, c := range cs {
-		n = max(n, len(c.Value))
-	}
-	return n
 }
 
 func (cs contacts) finish(userID string, id func(userID, value string) string) []clerksync.ImportContact {

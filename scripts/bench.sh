@@ -60,6 +60,6 @@ printf '  %-34s %10s   (goal: >= 1)\n' "worker / Go single-event" "$(ratio "$d_e
 
 if [ -f scripts/bench-import.sh ]; then
   echo
-  echo "== import: $IMPORT_ROWS rows"
+  echo "== import: $IMPORT_ROWS rows, light and heavy exports, first import and unchanged re-import"
   bash scripts/bench-import.sh "$IMPORT_ROWS"
 fi

@@ -476,7 +476,7 @@ func TestRejectsFileReplacedOnlyByACompleteRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	st, err := csvgen.Write(&buf, csvgen.Options{Rows: 20000, Seed: 3, BadRows: 0.01})
+	st, err := csvgen.Write(&buf, csvgen.Options{Rows: 6000, Seed: 3, BadRows: 0.01})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,8 +491,8 @@ func TestRejectsFileReplacedOnlyByACompleteRun(t *testing.T) {
 		if interrupt == "Cancelled" {
 			loader = cancelling(cancel)
 		}
-		sum, err := importer.Run(ctx, r, importer.Options{Loader: loader, BatchSize: 1000, Workers: 1,
-			SortBuffer: 64 << 10, RejectsPath: path})
+		sum, err := importer.Run(ctx, r, importer.Options{Loader: loader, BatchSize: 300, Workers: 1,
+			SortBuffer: 32 << 10, RejectsPath: path})
 		cancel()
 		if err == nil {
 			t.Fatalf("%s: no error", interrupt)

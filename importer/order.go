@@ -23,15 +23,17 @@ const DefaultSortBuffer = 8 << 20
 // inserts (users, and contacts whose ids start with the user id) land
 // next to each other instead of all over indexes much larger than
 // Postgres's cache: for an export in random id order, that halves the
-// database's work. An export listed by id (or by creation time, which is
-// the same for Clerk's ids) passes straight through, one buffer at a time.
-// From the first user out of order on, each full buffer is sorted and
-// spilled to a temporary file instead, and the files are merged at the
-// end (an export in order for a while and not after, two concatenated,
-// say, reaches the loader as two ascending sweeps). The files hold what
-// ImportUser holds (never a credential) and are unlinked as soon as they
-// are created, so that nothing is left behind even if the process is
-// killed; they take about as much disk space as the input.
+// database's work. Users pass straight through while each id is greater
+// than the one before: an export listed by id (or by creation time, which
+// is the same for Clerk's ids) streams as it is read. From the first id out
+// of order on, users are gathered in a buffer; each full buffer is sorted
+// and spilled to a temporary file, and the files are merged at the end. So
+// the loader sees an ascending prefix of the input (one or two users of a
+// file in random order; all of a sorted one), then the rest in id order.
+// The files hold what ImportUser holds (never a credential) and are
+// unlinked as soon as they are created, so that nothing is left behind
+// even if the process is killed; they take about as much disk space as
+// the input.
 type sorter struct {
 	budget int
 	dir    string
@@ -40,7 +42,7 @@ type sorter struct {
 	arena   []byte // the buffer: encoded users
 	recs    []span // where each user is in arena
 	runs    []*run // sorted buffers spilled to disk
-	prev    []byte // the id added last
+	prev    []byte // the id handed on last, while inOrder
 	inOrder bool   // every id added so far was greater than the one before
 }
 
@@ -56,21 +58,21 @@ func newSorter(budget int, dir string, emit func(clerksync.ImportUser) error) *s
 
 // add takes one valid user.
 func (s *sorter) add(u *clerksync.ImportUser) error {
+	if s.inOrder {
+		if s.prev == nil || u.ID > string(s.prev) {
+			s.prev = append(s.prev[:0], u.ID...)
+			return s.emit(*u)
+		}
+		s.inOrder, s.prev = false, nil
+	}
 	if s.arena == nil {
 		s.arena = make([]byte, 0, s.budget+64<<10)
 	}
-	if s.inOrder && s.prev != nil && u.ID <= string(s.prev) {
-		s.inOrder = false
-	}
-	s.prev = append(s.prev[:0], u.ID...)
 	start := len(s.arena)
 	s.arena = appendUser(s.arena, u)
 	s.recs = append(s.recs, span{uint32(start), uint32(len(s.arena))})
 	if len(s.arena) < s.budget {
 		return nil
-	}
-	if s.inOrder {
-		return s.emitBuffer()
 	}
 	s.sortBuffer()
 	return s.spill()

@@ -42,6 +42,15 @@ type ImportUser struct {
 }
 
 // ImportContact is one email address or phone number of an imported user.
+//
+// Contact values have no length limit, here or on the webhook path: a
+// value is stored as Clerk has it (the mirror's indexes on them are hash
+// indexes, which take any length), so that neither path drops a user, or
+// a batch of them, over one long address. What bounds a value is what
+// carries it: a webhook body (1 MiB) or a CSV row (importer.MaxRowBytes,
+// 1 MiB). Values are validated otherwise alike: valid UTF-8, no NUL
+// (stored as U+FFFD on the webhook path, rejected by the importer, where a
+// NUL means a file that is not text).
 type ImportContact struct {
 	// ID is stable: derived from the user id and the value (see
 	// ImportEmailID, ImportPhoneID), so that importing a file again writes the

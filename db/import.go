@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -23,9 +24,9 @@ var ErrNoSchema = errors.New("the mirror schema is missing: run `clerksync migra
 
 // ImportLoader is the bulk clerksync.Loader on Postgres. Each chunk is one
 // transaction holding its users' advisory locks: users the mirror does not
-// know are COPYed straight into its tables, users an earlier import wrote are
-// COPYed into a staging table and merged set-wise, the others are counted and
-// left alone (see import_sql.go). It is safe for concurrent use; each Load
+// know are COPYed straight into its tables; users an earlier import wrote
+// are compared by fingerprint, and only those that differ are rewritten;
+// the others are counted and left alone (see import_sql.go). It is safe for concurrent use; each Load
 // takes a connection from the pool.
 type ImportLoader struct {
 	db  *sqlx.DB
@@ -140,9 +141,15 @@ func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUse
 	defer tx.Rollback()
 	// Not waiting for the WAL flush at commit: a crash may lose the last
 	// chunks reported as loaded, and running the import again restores
-	// them, since it is idempotent.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return clerksync.LoadResult{}, fmt.Errorf("set synchronous_commit: %w", err)
+	// them, since it is idempotent. And no sequential scans: every
+	// statement of a chunk looks a few thousand rows up by key, but a
+	// mirror that grew from empty during the import has no statistics, and
+	// the planner would scan whole tables for them (see findImportedSQL).
+	// No JIT either: without statistics the estimates of those lookups
+	// are high enough to compile each statement, which takes longer than
+	// running it.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; SET LOCAL jit = off`); err != nil {
+		return clerksync.LoadResult{}, fmt.Errorf("set up the chunk: %w", err)
 	}
 	ids := pq.StringArray(make([]string, len(users)))
 	for i, u := range users {
@@ -156,28 +163,45 @@ func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUse
 		return clerksync.LoadResult{}, err
 	}
 	var res clerksync.LoadResult
-	var fresh, imported []clerksync.ImportUser
-	for _, u := range users {
-		switch known[u.ID] {
-		case "":
-			fresh = append(fresh, u)
-		case "import":
-			imported = append(imported, u)
-		case "deleted":
+	var fresh, changed []clerksync.ImportUser
+	var fp fingerprinter
+	for i := range users {
+		u := &users[i]
+		k, ok := known[u.ID]
+		switch {
+		case !ok:
+			fresh = append(fresh, *u)
+		case k.source == "import":
+			if fp.sum(u) == k.fingerprint {
+				res.Unchanged++
+			} else {
+				changed = append(changed, *u)
+			}
+		case k.source == "deleted":
 			res.Deleted++
 		default: // webhook, backfill: newer than any export
 			res.Mirrored++
 		}
 	}
-	if err := copyNew(ctx, conn, tx, fresh, l.uncheckedContacts); err != nil {
-		return clerksync.LoadResult{}, err
-	}
-	res.Inserted = len(fresh)
-	if len(imported) > 0 {
-		if res.Updated, err = updateImported(ctx, tx, imported); err != nil {
+	if len(fresh) > 0 {
+		sortByID(fresh)
+		if err := copyUsers(ctx, conn, fresh); err != nil {
 			return clerksync.LoadResult{}, err
 		}
-		res.Unchanged = len(imported) - res.Updated
+		res.Inserted = len(fresh)
+	}
+	if len(changed) > 0 {
+		sortByID(changed)
+		n, err := updateChanged(ctx, conn, tx, changed)
+		if err != nil {
+			return clerksync.LoadResult{}, err
+		}
+		// Every changed user is updated: the locks keep its row as found.
+		// Should one not be, it is counted as it is, unchanged.
+		res.Updated, res.Unchanged = n, res.Unchanged+len(changed)-n
+	}
+	if err := copyContacts(ctx, conn, tx, fresh, changed, l.uncheckedContacts); err != nil {
+		return clerksync.LoadResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return clerksync.LoadResult{}, fmt.Errorf("commit import: %w", err)
@@ -185,45 +209,44 @@ func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUse
 	return res, nil
 }
 
-// findImported returns the source of each of ids that the mirror holds
-// ("webhook", "backfill", "import"), or "deleted" for a tombstone.
-func findImported(ctx context.Context, tx *sqlx.Tx, ids pq.StringArray) (map[string]string, error) {
+// known is what the mirror holds for one user of a chunk.
+type known struct {
+	source      string // webhook, backfill, import, or deleted for a tombstone
+	fingerprint [sha256.Size]byte
+}
+
+// findImported returns what the mirror holds for each of ids that it knows
+// (see findImportedSQL).
+func findImported(ctx context.Context, tx *sqlx.Tx, ids pq.StringArray) (map[string]known, error) {
 	rows, err := tx.QueryContext(ctx, findImportedSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("find imported users: %w", err)
 	}
 	defer rows.Close()
-	known := map[string]string{}
+	found := map[string]known{}
+	var fp []byte
 	for rows.Next() {
-		var id, source string
-		if err := rows.Scan(&id, &source); err != nil {
+		var id string
+		var k known
+		if err := rows.Scan(&id, &k.source, &fp); err != nil {
 			return nil, fmt.Errorf("find imported users: %w", err)
 		}
-		known[id] = source
+		copy(k.fingerprint[:], fp)
+		found[id] = k
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find imported users: %w", err)
 	}
-	return known, nil
+	return found, nil
 }
 
-// copyNew COPYs users the mirror does not hold, and their contacts, into
-// the mirror's tables, in id order so that index inserts mostly append.
-//
-// With unchecked, the contacts are COPYed with session_replication_role set
-// to replica, which skips the per-row foreign-key check (a third of a large
-// import's time), as pg_restore --disable-triggers does. The checks are
-// redundant here by construction: every contact names a user COPYed just
-// before in this transaction, and the users' advisory locks keep any other
-// writer from deleting one before commit. The role is restored at once;
-// the other statements, and every other writer, are checked as usual.
-// Triggers of your own on email_addresses or phone_numbers do not fire for
-// these rows either.
-func copyNew(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksync.ImportUser, unchecked bool) error {
-	if len(users) == 0 {
-		return nil
-	}
+func sortByID(users []clerksync.ImportUser) {
 	slices.SortFunc(users, func(a, b clerksync.ImportUser) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// copyUsers COPYs users the mirror does not hold into users, in id order
+// so that index inserts mostly append.
+func copyUsers(ctx context.Context, conn *sqlx.Conn, users []clerksync.ImportUser) error {
 	err := copyLines(ctx, conn, copyUsersSQL, func(w *copyWriter) error {
 		for i := range users {
 			u := &users[i]
@@ -240,6 +263,68 @@ func copyNew(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksyn
 	if err != nil {
 		return fmt.Errorf("copy users: %w", err)
 	}
+	return nil
+}
+
+// updateChanged writes users an earlier import wrote, which differ, over
+// their rows and deletes their contacts, which copyContacts then writes
+// again. It returns how many users it updated.
+func updateChanged(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksync.ImportUser) (int, error) {
+	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {
+		return 0, fmt.Errorf("create staging table: %w", err)
+	}
+	err := copyLines(ctx, conn, copyStagingSQL, func(w *copyWriter) error {
+		for i := range users {
+			u := &users[i]
+			pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
+			err := w.row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
+				contactID(pe), contactValue(pe), contactID(pp), contactValue(pp),
+				u.PasswordEnabled, u.TOTPEnabled)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("copy staging: %w", err)
+	}
+	ids := pq.StringArray(make([]string, len(users)))
+	for i := range users {
+		ids[i] = users[i].ID
+	}
+	r, err := tx.ExecContext(ctx, updateChangedUsersSQL, ids)
+	if err != nil {
+		return 0, fmt.Errorf("update imported users: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("update imported users: %w", err)
+	}
+	for _, q := range []string{deleteChangedEmailsSQL, deleteChangedPhonesSQL} {
+		if _, err := tx.ExecContext(ctx, q, ids); err != nil {
+			return 0, fmt.Errorf("replace imported contacts: %w", err)
+		}
+	}
+	return int(n), nil
+}
+
+// copyContacts COPYs the contacts of new users and of changed ones (whose
+// contacts updateChanged deleted), each group in user id order.
+//
+// With unchecked, the contacts are COPYed with session_replication_role set
+// to replica, which skips the per-row foreign-key check (a third of a large
+// import's time), as pg_restore --disable-triggers does. The checks are
+// redundant here by construction: every contact names a user COPYed just
+// before in this transaction or found there by findImported, and the
+// users' advisory locks keep any other writer from deleting one before
+// commit. The role is restored at once; the other statements, and every
+// other writer, are checked as usual. Triggers of your own on
+// email_addresses or phone_numbers do not fire for these rows either.
+func copyContacts(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, fresh, changed []clerksync.ImportUser, unchecked bool) error {
+	if len(fresh)+len(changed) == 0 {
+		return nil
+	}
 	if unchecked {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 			return fmt.Errorf("skip contact checks: %w", err)
@@ -252,11 +337,22 @@ func copyNew(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksyn
 		{copyEmailsSQL, "emails", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Emails }},
 		{copyPhonesSQL, "phones", func(u *clerksync.ImportUser) []clerksync.ImportContact { return u.Phones }},
 	} {
-		err := copyLines(ctx, conn, c.sql, func(w *copyWriter) error {
+		some := false
+		for _, users := range [][]clerksync.ImportUser{fresh, changed} {
 			for i := range users {
-				for _, x := range c.list(&users[i]) {
-					if err := w.row(x.ID, users[i].ID, x.Value, status(x.Status), x.IsPrimary); err != nil {
-						return err
+				some = some || len(c.list(&users[i])) > 0
+			}
+		}
+		if !some {
+			continue
+		}
+		err := copyLines(ctx, conn, c.sql, func(w *copyWriter) error {
+			for _, users := range [][]clerksync.ImportUser{fresh, changed} {
+				for i := range users {
+					for _, x := range c.list(&users[i]) {
+						if err := w.row(x.ID, users[i].ID, x.Value, status(x.Status), x.IsPrimary); err != nil {
+							return err
+						}
 					}
 				}
 			}
@@ -272,79 +368,6 @@ func copyNew(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksyn
 		}
 	}
 	return nil
-}
-
-// updateImported stages users an earlier import wrote and merges them,
-// returning how many changed.
-func updateImported(ctx context.Context, tx *sqlx.Tx, users []clerksync.ImportUser) (int, error) {
-	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {
-		return 0, fmt.Errorf("create staging table: %w", err)
-	}
-	var emails, phones contactArrays
-	err := copyRows(ctx, tx, copyStagingSQL, func(row func(...any) error) error {
-		for i := range users {
-			u := &users[i]
-			emails.set(u.Emails)
-			phones.set(u.Phones)
-			pe, pp := clerksync.Primary(u.Emails), clerksync.Primary(u.Phones)
-			err := row(u.ID, str(u.Username), str(u.FirstName), str(u.LastName),
-				contactID(pe), contactValue(pe), contactID(pp), contactValue(pp),
-				u.PasswordEnabled, u.TOTPEnabled,
-				emails.ids, emails.values, emails.statuses, phones.ids, phones.values, phones.statuses)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("copy staging: %w", err)
-	}
-	var updated int
-	if err := tx.QueryRowContext(ctx, updateImportedSQL).Scan(&updated); err != nil {
-		return 0, fmt.Errorf("update imported users: %w", err)
-	}
-	return updated, nil
-}
-
-// copyRows runs one COPY ... FROM STDIN, feeding it the rows that fill
-// writes through row.
-func copyRows(ctx context.Context, tx *sqlx.Tx, query string, fill func(row func(...any) error) error) error {
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	err = fill(func(args ...any) error {
-		_, err := stmt.ExecContext(ctx, args...)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	_, err = stmt.ExecContext(ctx) // flushes the stream and reports its errors
-	return err
-}
-
-// contactArrays holds one user's contacts as the staging table's parallel
-// arrays, sorted by id as the merge compares them. Empty lists are NULL.
-type contactArrays struct {
-	ids, values, statuses pq.StringArray
-	sorted                []clerksync.ImportContact
-}
-
-func (a *contactArrays) set(cs []clerksync.ImportContact) {
-	a.ids, a.values, a.statuses = nil, nil, nil
-	if len(cs) == 0 {
-		return
-	}
-	a.sorted = append(a.sorted[:0], cs...)
-	slices.SortFunc(a.sorted, func(x, y clerksync.ImportContact) int { return strings.Compare(x.ID, y.ID) })
-	for _, c := range a.sorted {
-		a.ids = append(a.ids, c.ID)
-		a.values = append(a.values, c.Value)
-		a.statuses = append(a.statuses, c.Status)
-	}
 }
 
 func status(s string) any {

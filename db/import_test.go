@@ -2,12 +2,14 @@ package db_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -311,5 +313,112 @@ func TestImportWithoutSchemaRefused(t *testing.T) {
 	defer conn.Close()
 	if _, err := db.NewImportLoader(context.Background(), conn, nil); !errors.Is(err, db.ErrNoSchema) {
 		t.Fatalf("err = %v, want ErrNoSchema", err)
+	}
+}
+
+// TestReimportComparesEveryField: a re-import finds unchanged exactly the
+// users whose stored rows it would write again (the fingerprint covers odd
+// values too), and rewrites a user when any one field or contact differs,
+// leaving what a first import of the new row would have left.
+func TestReimportComparesEveryField(t *testing.T) {
+	base := func(id string) clerksync.ImportUser {
+		u := importUser(id, "Tab\there \\N, ŁÓdź 🙂", []string{"a@example.com", "B@example.com"}, []string{"+14155550100"})
+		u.LastName, u.Username = sptr(""), sptr(`back\slash`)
+		u.Emails[1].Status, u.Emails[1].IsPrimary = "", false
+		return u
+	}
+	mutations := map[string]func(*clerksync.ImportUser){
+		"FirstName":       func(u *clerksync.ImportUser) { u.FirstName = sptr("Other") },
+		"FirstNameGone":   func(u *clerksync.ImportUser) { u.FirstName = nil },
+		"LastNameSet":     func(u *clerksync.ImportUser) { u.LastName = sptr("x") },
+		"Username":        func(u *clerksync.ImportUser) { u.Username = nil },
+		"Password":        func(u *clerksync.ImportUser) { u.PasswordEnabled = false },
+		"TOTP":            func(u *clerksync.ImportUser) { u.TOTPEnabled = true },
+		"PrimarySwitched": func(u *clerksync.ImportUser) { u.Emails[0].IsPrimary, u.Emails[1].IsPrimary = false, true },
+		"EmailStatus":     func(u *clerksync.ImportUser) { u.Emails[1].Status = clerksync.Verified },
+		"EmailGone":       func(u *clerksync.ImportUser) { u.Emails = u.Emails[:1] },
+		"EmailsGone":      func(u *clerksync.ImportUser) { u.Emails = nil },
+		"PhoneAdded": func(u *clerksync.ImportUser) {
+			u.Phones = append(u.Phones, clerksync.ImportContact{ID: clerksync.ImportPhoneID(u.ID, "+1415"), Value: "+1415"})
+		},
+		"PhonesGone": func(u *clerksync.ImportUser) { u.Phones = nil },
+		"PhoneValue": func(u *clerksync.ImportUser) {
+			u.Phones[0].Value, u.Phones[0].ID = "+14155550199", clerksync.ImportPhoneID(u.ID, "+14155550199")
+		},
+	}
+	var before, after []clerksync.ImportUser
+	for name, mutate := range mutations {
+		id := "user_fp_" + name
+		before = append(before, base(id))
+		u := base(id)
+		mutate(&u)
+		after = append(after, u)
+	}
+	before = append(before, base("user_fp_same"))
+	after = append(after, base("user_fp_same"))
+
+	l, _, conn := newLoader(t)
+	load(t, l, before...)
+	if res := load(t, l, before...); res != (clerksync.LoadResult{Unchanged: len(before)}) {
+		t.Fatalf("the same users again: %+v", res)
+	}
+	if res := load(t, l, after...); res != (clerksync.LoadResult{Updated: len(mutations), Unchanged: 1}) {
+		t.Fatalf("mutated users: %+v", res)
+	}
+	fresh, _, freshConn := newLoader(t)
+	load(t, fresh, after...)
+	if got, want := imported(t, conn), imported(t, freshConn); !reflect.DeepEqual(got, want) {
+		t.Errorf("a re-import left other rows than a first import:\n got %v\nwant %v", got, want)
+	}
+	if res := load(t, l, after...); res != (clerksync.LoadResult{Unchanged: len(after)}) {
+		t.Errorf("the mutated users again: %+v", res)
+	}
+}
+
+// imported is what an import writes, without the row versions and write
+// times of dump, which differ between databases.
+func imported(t *testing.T, conn *sqlx.DB) [][]any {
+	t.Helper()
+	return rows(t, conn, `SELECT u.id, u.username, u.first_name, u.last_name, u.primary_email_address_id,
+			u.primary_email_address, u.primary_phone_number_id, u.primary_phone_number, u.password_enabled,
+			u.two_factor_enabled, u.totp_enabled, u.source,
+			(SELECT string_agg(concat_ws('/', e.id, e.email_address, e.verification_status, e.is_primary), ' ' ORDER BY e.id)
+			 FROM email_addresses e WHERE e.user_id = u.id),
+			(SELECT string_agg(concat_ws('/', p.id, p.phone_number, p.verification_status, p.is_primary), ' ' ORDER BY p.id)
+			 FROM phone_numbers p WHERE p.user_id = u.id)
+		FROM users u ORDER BY u.id`)
+}
+
+// TestLongContactsStoredByBothPaths: the webhook path and the importer
+// store the same long contacts alike (clerksync.ImportContact's rule), even
+// ones no btree entry could hold: random, so that compression cannot
+// shrink them under 2.7 kB.
+func TestLongContactsStoredByBothPaths(t *testing.T) {
+	l, s, conn := newLoader(t)
+	random := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			fmt.Fprintf(&b, "%x", sha256.Sum256([]byte(fmt.Sprint(b.Len(), n))))
+		}
+		return b.String()[:n]
+	}
+	email := random(5000) + "@x.com" // 5,006 bytes, as in the issue
+	phone := "+" + random(3000)
+	apply(t, s, webhookEvent(t, "user_long_webhook", email, 1744276393612))
+	if res := load(t, l, importUser("user_long_import", "L", []string{email}, []string{phone})); res.Inserted != 1 {
+		t.Fatalf("import: %+v", res)
+	}
+	got := rows(t, conn, `SELECT user_id, octet_length(email_address) FROM email_addresses
+		WHERE lower(email_address) = lower($1) ORDER BY user_id`, email)
+	want := [][]any{{"user_long_import", int64(5006)}, {"user_long_webhook", int64(5006)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("emails found by address: %v", got)
+	}
+	if got := rows(t, conn, `SELECT user_id FROM phone_numbers WHERE phone_number = $1`, phone); len(got) != 1 {
+		t.Errorf("phones found by number: %v", got)
+	}
+	// Importing the same again is unchanged: the fingerprint covers them.
+	if res := load(t, l, importUser("user_long_import", "L", []string{email}, []string{phone})); res.Unchanged != 1 {
+		t.Errorf("re-import: %+v", res)
 	}
 }

@@ -34,13 +34,20 @@ type Options struct {
 	Loader clerksync.Loader
 	// BatchSize is the number of users per Load call; DefaultBatchSize when 0.
 	BatchSize int
-	// RejectsPath is the rejects file, created at the first rejected row.
+	// RejectsPath is the rejects file, written when the run completes (see
+	// rejectsFile).
 	RejectsPath string
 	// Workers is the number of batches loaded at once; DefaultWorkers when 0. Batches
 	// hold distinct users, so they never wait for each other's locks.
 	Workers int
 	// Progress, when not nil, is told about every batch loaded.
 	Progress *Progress
+	// SortBuffer is how many bytes of users are held in memory to hand
+	// them to the loader in id order; DefaultSortBuffer when 0.
+	SortBuffer int
+	// TempDir is where users are spilled when the input is not in id
+	// order; the system's temporary directory ($TMPDIR) when "".
+	TempDir string
 }
 
 // Credentials counts the credentials that the rows with the header's number
@@ -55,17 +62,22 @@ type Credentials struct {
 type Summary struct {
 	// Read is the number of data rows in the file, rejected ones included.
 	Read int
+	// Lines is the number of lines read, the header's included.
+	Lines int
 	// Valid is the number of rows that passed validation: the rows handed to
 	// the loader, or that a dry run would have handed.
 	Valid int
 	// Loaded says what the loader did with the valid rows (zero in a dry run).
 	Loaded   clerksync.LoadResult
 	Rejected int
-	// RejectsPath is the rejects file; "" when no row was rejected.
-	RejectsPath string
-	Credentials Credentials
-	Elapsed     time.Duration
-	DryRun      bool
+	// RejectsPath is where the rejected rows are: the rejects file, or when
+	// the run did not complete (RejectsPartial) a file beside it holding
+	// those found until then; "" when no row was rejected.
+	RejectsPath    string
+	RejectsPartial bool
+	Credentials    Credentials
+	Elapsed        time.Duration
+	DryRun         bool
 }
 
 type batch struct {
@@ -74,10 +86,11 @@ type batch struct {
 }
 
 // Run reads every row of r, writes the rejected ones to the rejects file and
-// loads the others in batches, reading the next batch while one is loading.
-// It stops at the first error from the loader or the input; the batches
-// loaded until then stay loaded (loading is idempotent, so running the
-// import again completes it). The summary is valid even with an error.
+// loads the others in batches, in id order (see sorter), reading on while
+// batches load. It stops at the first error from the loader or the input;
+// the batches loaded until then stay loaded (loading is idempotent, so
+// running the import again completes it). The summary is valid even with
+// an error.
 func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 	start := time.Now()
 	size := opt.BatchSize
@@ -91,7 +104,7 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 	batches := make(chan batch, 1)
 	g.Go(func() error {
 		defer close(batches)
-		return readBatches(gctx, r, size, rejects, &sum, batches)
+		return readBatches(gctx, r, size, rejects, &sum, batches, newSorter(opt.SortBuffer, opt.TempDir, nil))
 	})
 	var mu sync.Mutex // guards sum.Loaded, rows and the progress display
 	var rows int
@@ -106,7 +119,7 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 				if opt.Loader != nil {
 					var err error
 					if res, err = opt.Loader.Load(gctx, b.users); err != nil {
-						return fmt.Errorf("load rows from line %d: %w", b.users[0].Line, err)
+						return fmt.Errorf("load %d users (the first from line %d): %w", len(b.users), b.users[0].Line, err)
 					}
 				}
 				mu.Lock()
@@ -119,33 +132,49 @@ func Run(ctx context.Context, r *Reader, opt Options) (Summary, error) {
 		})
 	}
 	err := g.Wait()
-	if cerr := rejects.close(); err == nil {
-		err = cerr
+	path, rerr := rejects.finish(err == nil)
+	if err == nil {
+		err = rerr
 	}
 	opt.Progress.finish()
-	sum.Read = r.Rows()
+	sum.Read, sum.Lines = r.Rows(), r.Lines()
 	sum.Rejected = rejects.count
-	if rejects.count > 0 {
-		sum.RejectsPath = rejects.path
-	}
+	sum.RejectsPath, sum.RejectsPartial = path, path != "" && path != opt.RejectsPath
 	sum.Credentials = r.Credentials()
 	sum.Elapsed = time.Since(start)
 	return sum, err
 }
 
-// readBatches reads rows into batches of size users. It writes sum.Valid
-// only, the loading goroutines sum.Loaded only; Run reads both after Wait.
-func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile, sum *Summary, out chan<- batch) error {
+// readBatches reads rows into batches of size users, in id order. It
+// writes sum.Valid only, the loading goroutines sum.Loaded only; Run reads
+// both after Wait.
+func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile, sum *Summary, out chan<- batch, order *sorter) error {
 	users := make([]clerksync.ImportUser, 0, size)
+	sent := 0
 	send := func() error {
+		// The input read so far, scaled by the share of its valid rows
+		// handed on: with sorting, reading runs ahead of loading.
+		sent += len(users)
+		bytes := r.BytesRead()
+		if sum.Valid > 0 {
+			bytes = bytes * int64(sent) / int64(sum.Valid)
+		}
 		select {
-		case out <- batch{users: users, bytes: r.BytesRead()}:
+		case out <- batch{users: users, bytes: bytes}:
 			users = make([]clerksync.ImportUser, 0, size)
 			return nil
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
 	}
+	order.emit = func(u clerksync.ImportUser) error {
+		users = append(users, u)
+		if len(users) == size {
+			return send()
+		}
+		return nil
+	}
+	defer order.close()
 	for {
 		// A failed load or Ctrl-C stops the reading too, not only the
 		// sending, so that Read counts what was read before the stop.
@@ -166,12 +195,12 @@ func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile,
 			continue
 		}
 		sum.Valid++
-		users = append(users, u)
-		if len(users) == size {
-			if err := send(); err != nil {
-				return err
-			}
+		if err := order.add(&u); err != nil {
+			return err
 		}
+	}
+	if err := order.finish(); err != nil {
+		return err
 	}
 	if len(users) > 0 {
 		return send()

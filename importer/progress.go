@@ -31,8 +31,12 @@ func NewProgress(w io.Writer, size int64) *Progress {
 		progressbar.OptionSetWidth(30),
 	}
 	if size <= 0 {
+		// No spinner ticker: its goroutine reads the bar's state without
+		// the bar's lock (a data race in progressbar v3.19.1); the spinner
+		// turns at each batch instead.
 		opts = append(opts, progressbar.OptionSpinnerType(14), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"))
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+			progressbar.OptionSetSpinnerChangeInterval(0))
 		return &Progress{bar: progressbar.NewOptions64(-1, opts...), start: time.Now()}
 	}
 	opts = append(opts, progressbar.OptionSetPredictTime(true), progressbar.OptionShowBytes(false))

@@ -10,7 +10,7 @@ import (
 // rejected, the credentials dropped, and the speed.
 func (s Summary) Write(w io.Writer) {
 	rate := float64(s.Read) / max(s.Elapsed.Seconds(), 1e-3)
-	fmt.Fprintf(w, "read        %d rows in %s (%.0f rows/s)\n", s.Read, s.Elapsed.Round(10*time.Millisecond), rate)
+	fmt.Fprintf(w, "read        %d rows (%d lines) in %s (%.0f rows/s)\n", s.Read, s.Lines, s.Elapsed.Round(10*time.Millisecond), rate)
 	if s.DryRun {
 		fmt.Fprintf(w, "valid       %d (dry run: nothing written)\n", s.Valid)
 	} else {
@@ -20,9 +20,13 @@ func (s Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "skipped     %d already mirrored from webhooks or a backfill, %d deleted in Clerk\n",
 			l.Mirrored, l.Deleted)
 	}
-	if s.Rejected > 0 {
+	switch {
+	case s.RejectsPartial:
+		fmt.Fprintf(w, "rejected    %d before the import stopped (see %s; the rejects file of the last complete run is left as it was)\n",
+			s.Rejected, s.RejectsPath)
+	case s.Rejected > 0:
 		fmt.Fprintf(w, "rejected    %d (see %s)\n", s.Rejected, s.RejectsPath)
-	} else {
+	default:
 		fmt.Fprintf(w, "rejected    0\n")
 	}
 	c := s.Credentials

@@ -75,6 +75,6 @@ printf '  %-34s %10s s   (API alone at 9 req/s: %s s)\n' "100,000 users, develop
 
 if [ -f scripts/bench-import.sh ]; then
   echo
-  echo "== import: $IMPORT_ROWS rows"
+  echo "== import: $IMPORT_ROWS rows, light and heavy exports, first import and unchanged re-import"
   bash scripts/bench-import.sh "$IMPORT_ROWS"
 fi

@@ -26,12 +26,17 @@ Columns are found by header name in any order; only id is required. Password
 digests, hashers and TOTP secrets are never stored: the summary counts them.
 Rows that cannot be loaded (no id, an id that is not a Clerk user id, the wrong
 number of fields, an id repeated from an earlier row, malformed CSV, a value
-that is not UTF-8 or holds a NUL byte, an email over 320 bytes or a phone
-number over 64) are written
-with their line number and reason to the rejects file (default: next to FILE,
-users.csv giving users.rejects.csv; for stdin, clerksync-import.rejects.csv in
-the working directory), and every other row loads. Nothing of a rejected row but
-its id is written there.
+that is not UTF-8 or holds a NUL byte, a row over 1 MiB) are written with their
+line number, reason and id (when it is a valid Clerk user id) to the rejects
+file (default: next to FILE, users.csv giving users.rejects.csv; for stdin,
+clerksync-import.rejects.csv in the working directory), and every other row
+loads. Nothing else of a rejected row is written there. The file is replaced
+only when the import completes; an interrupted one leaves it as it was and
+says where its own partial list is. Email addresses and phone numbers are
+stored whatever their length, as the webhook path stores them.
+
+Users are loaded in id order: a file in another order is sorted in runs
+spilled to $TMPDIR (unlinked at once; about the size of FILE).
 
 The schema must exist: run clerksync migrate first.
 
@@ -110,6 +115,9 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		}
 	}
 	if err != nil {
+		if sum.RejectsPartial {
+			err = fmt.Errorf("%w (rows rejected until then: %s)", err, sum.RejectsPath)
+		}
 		return fmt.Errorf("import stopped after %d rows (those loaded stay loaded; running it again completes it): %w", sum.Read, err)
 	}
 	if sum.Rejected > 0 {

@@ -2,6 +2,7 @@
 // the same bytes for the same seed, for benchmarks and manual tests:
 //
 //	go run ./cmd/gencsv -rows 1000000 -o users.csv
+//	go run ./cmd/gencsv -rows 1000000 -heavy -o heavy.csv
 package main
 
 import (
@@ -18,19 +19,20 @@ func main() {
 	rows := flag.Int("rows", 1000, "data rows to write")
 	seed := flag.Uint64("seed", 1, "random seed: the same seed writes the same file")
 	bad := flag.Float64("bad", 0, "share of rows an import must reject, e.g. 0.02")
+	heavy := flag.Bool("heavy", false, "the heavier shape: ids in random order, about 2 emails and 0.5 phones per user")
 	out := flag.String("o", "-", "output file, - for stdout")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: gencsv [-rows N] [-seed S] [-bad F] [-o FILE]\n\nWrites a realistic Clerk Dashboard CSV export.\n\nFlags:")
+		fmt.Fprintln(os.Stderr, "Usage: gencsv [-rows N] [-seed S] [-bad F] [-heavy] [-o FILE]\n\nWrites a realistic Clerk Dashboard CSV export.\n\nFlags:")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*rows, *seed, *bad, *out); err != nil {
+	if err := run(csvgen.Options{Rows: *rows, Seed: *seed, BadRows: *bad, Heavy: *heavy}, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "gencsv:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int, seed uint64, bad float64, out string) error {
+func run(opt csvgen.Options, out string) error {
 	var w io.Writer = os.Stdout
 	if out != "-" {
 		f, err := os.Create(out)
@@ -41,7 +43,7 @@ func run(rows int, seed uint64, bad float64, out string) error {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	st, err := csvgen.Write(bw, csvgen.Options{Rows: rows, Seed: seed, BadRows: bad})
+	st, err := csvgen.Write(bw, opt)
 	if err != nil {
 		return err
 	}

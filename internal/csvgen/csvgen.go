@@ -3,7 +3,9 @@
 // CRLF line ends, RFC 4180 quoting, multi-value cells separated by | or ,,
 // stray spaces, repeated addresses in other cases, unicode names, bcrypt and
 // argon2id digests (commas inside), TOTP secrets, phone-only and id-only
-// users, and optionally a share of bad rows of every kind.
+// users, and optionally a share of bad rows of every kind. Two shapes: the
+// default, listed by creation time with about 1.3 email addresses and 0.2
+// phone numbers per user, and Heavy.
 package csvgen
 
 import (
@@ -27,6 +29,12 @@ type Options struct {
 	// id, an id that is not a Clerk user id, a wrong number of fields, a
 	// repeated id or a stray quote, in turn.
 	BadRows float64
+	// Heavy writes the heavier shape of a large, older account: ids in
+	// random order (an export sorted by anything but creation time, or
+	// merged from several), about 2 email addresses and 0.5 phone numbers
+	// per user. The default shape is unchanged by this option: the same seed
+	// writes the same bytes as before it existed.
+	Heavy bool
 }
 
 // Stats says what a generated file holds.
@@ -59,11 +67,12 @@ type gen struct {
 	lastID string
 	rec    []string
 	sb     strings.Builder
+	heavy  bool
 }
 
 // Write writes a file of opt.Rows data rows after the header.
 func Write(out io.Writer, opt Options) (Stats, error) {
-	g := &gen{rnd: rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)), w: bufio.NewWriterSize(out, 1<<16)}
+	g := &gen{rnd: rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)), w: bufio.NewWriterSize(out, 1<<16), heavy: opt.Heavy}
 	g.raw("\ufeff" + Header + "\r\n")
 	st := Stats{Rows: opt.Rows}
 	badEvery := 0
@@ -109,6 +118,11 @@ func (g *gen) id(i int) string {
 	return string(b)
 }
 
+// randomID returns a KSUID-shaped Clerk id in no particular order.
+func (g *gen) randomID() string {
+	return "user_2" + g.chars(base62, 26)
+}
+
 func (g *gen) pick(xs []string) string { return xs[g.rnd.IntN(len(xs))] }
 
 func (g *gen) chars(alphabet string, n int) string {
@@ -133,6 +147,10 @@ func (g *gen) phone() string {
 }
 
 func (g *gen) goodRow(i int) {
+	if g.heavy {
+		g.heavyRow(i)
+		return
+	}
 	id := g.id(i)
 	g.lastID = id
 	rec := g.record()
@@ -185,6 +203,65 @@ func (g *gen) goodRow(i int) {
 	}
 	if g.rnd.IntN(50) == 0 {
 		rec[1] = "  " + rec[1] + " "
+	}
+	g.writeRecord(rec)
+}
+
+// heavyRow writes a good row of the heavy shape: 3% id only, 5% phone only
+// (1.33 numbers each), the others 2.1 addresses and 0.5 numbers on average.
+func (g *gen) heavyRow(i int) {
+	id := g.randomID()
+	g.lastID = id
+	rec := g.record()
+	rec[0] = id
+	kind := g.rnd.IntN(100)
+	switch {
+	case kind < 3:
+		g.writeRecord(rec)
+		return
+	case kind < 8:
+		p := g.phone()
+		rec[3] = fmt.Sprintf("user%d", i)
+		rec[5], rec[8] = p, p
+		if g.rnd.IntN(3) == 0 {
+			rec[9] = g.phone()
+		}
+		g.writeRecord(rec)
+		return
+	}
+	first, last := g.pick(firstNames), g.pick(lastNames)
+	rec[1], rec[2] = first, last
+	if g.rnd.IntN(3) == 0 {
+		rec[3] = fmt.Sprintf("%s_%d", strings.ToLower("u"+asciiOnly(first)), i)
+	}
+	primary := g.email(first, last, i)
+	rec[4] = primary
+	verified := []string{primary}
+	if g.rnd.IntN(10) < 7 {
+		verified = append(verified, g.email(last, first, i+1))
+	}
+	if g.rnd.IntN(20) == 0 { // the same address again, in other case, padded
+		verified = append(verified, " "+strings.ToUpper(primary)+" ")
+	}
+	rec[6] = strings.Join(verified, g.sep())
+	if g.rnd.IntN(5) == 0 {
+		rec[7] = g.email(first, "alt", i) + g.sep() + g.email(first, "old", i)
+	}
+	if g.rnd.IntN(100) < 45 {
+		p := g.phone()
+		rec[5], rec[8] = p, p
+		if g.rnd.IntN(10) == 0 {
+			rec[9] = g.phone()
+		}
+	}
+	switch h := g.rnd.IntN(10); {
+	case h < 6:
+		rec[11], rec[12] = "$2b$10$"+g.chars(bcryptCh, 53), "bcrypt"
+	case h < 7:
+		rec[11], rec[12] = "$argon2id$v=19$m=65536,t=3,p=4$"+g.chars(b64, 22)+"$"+g.chars(b64, 43), "argon2id"
+	}
+	if g.rnd.IntN(20) == 0 {
+		rec[10] = g.chars(base32, 32)
 	}
 	g.writeRecord(rec)
 }

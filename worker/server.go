@@ -127,7 +127,7 @@ func (s *Server) Shutdown() {
 func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	id, _ := asynq.GetTaskID(ctx)
-	ev, err := clerksync.ParseEvent(id, t.Payload())
+	ev, err := parseTask(id, t)
 	if err != nil {
 		s.metrics.applies.WithLabelValues(eventTypeLabel(t.Type()), outcomeFailed).Inc()
 		return fmt.Errorf("task %s: %w: %w", id, err, asynq.SkipRetry)

@@ -224,7 +224,10 @@ func (asynqQuiet) Fatal(...any) {}
 
 // BenchmarkBacklogScale drains backlogs of the same shape at each size in
 // BENCH_SCALES (10000,50000,200000) with `clerksync work` run as its own
-// process, so that its peak RSS (VmHWM) is the worker's alone. Run with
+// process, so that its peak RSS (VmHWM) is the worker's alone, and reports
+// the worker's and redis-server's CPU per event (and the Postgres
+// cluster's, with BENCH_PG_DATA: see BenchmarkDrainBreakdown), which tell a
+// backlog that costs more per event from a machine that got busier. Run with
 // -benchtime=1x.
 func BenchmarkBacklogScale(b *testing.B) {
 	bin := buildBinary(b)
@@ -253,9 +256,11 @@ func BenchmarkBacklogScale(b *testing.B) {
 				// The clock starts with the first task taken, not with the
 				// process: its start-up is not the drain.
 				start := waitTaken(b, rdb, n)
+				cpu0, redis0 := processCPU(b, cmd.Process.Pid), sample(b, rdb)
 				waitEmpty(b, rdb, 30*time.Minute)
 				elapsed := time.Since(start)
 				hwm := vmHWM(b, cmd.Process.Pid)
+				cpu1, redis1 := processCPU(b, cmd.Process.Pid), sample(b, rdb)
 				cmd.Process.Signal(syscall.SIGTERM)
 				if err := cmd.Wait(); err != nil {
 					b.Fatalf("clerksync work: %v\n%s", err, stderr.String())
@@ -263,6 +268,13 @@ func BenchmarkBacklogScale(b *testing.B) {
 				h.checkConverged(b, finals)
 				b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
 				b.ReportMetric(float64(hwm)/(1<<20), "rss-MB")
+				// CPU per event tells a slower drain of a larger backlog from
+				// a busier machine.
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(n), "worker-cpu-us/event")
+				b.ReportMetric(float64((redis1.redis-redis0.redis).Microseconds())/float64(n), "redis-cpu-us/event")
+				if redis1.pg > 0 {
+					b.ReportMetric(float64((redis1.pg-redis0.pg).Microseconds())/float64(n), "pg-cpu-us/event")
+				}
 			}
 			b.ReportMetric(0, "ns/op")
 		})
@@ -310,6 +322,18 @@ func buildBinary(b testing.TB) string {
 		b.Fatal(binary.err)
 	}
 	return binary.path
+}
+
+// processCPU is a process's CPU time so far (user and system).
+func processCPU(b testing.TB, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
 // vmHWM is a process's peak resident set size in bytes.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	cdict "github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
@@ -44,7 +45,16 @@ func candidates(b *testing.B) []candidate {
 				func(p []byte) ([]byte, error) { return d.DecodeAll(p, nil) }})
 		}
 	}
+	// An S2 dictionary from the same kind of samples the zstd one was built
+	// from (another seed than the measured bodies).
+	s2raw, err := cdict.BuildS2Dict(generatedSeed(b, 10000, 777), cdict.Options{MaxDictSize: 16 << 10, HashBytes: 6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sd := s2.NewDict(s2raw)
 	out = append(out,
+		candidate{"s2-dict", func(p []byte) []byte { return sd.Encode(nil, p) }, func(p []byte) ([]byte, error) { return sd.Decode(nil, p) }},
+		candidate{"s2-dict-better", func(p []byte) []byte { return sd.EncodeBetter(nil, p) }, func(p []byte) ([]byte, error) { return sd.Decode(nil, p) }},
 		candidate{"s2", func(p []byte) []byte { return s2.Encode(nil, p) }, func(p []byte) ([]byte, error) { return s2.Decode(nil, p) }},
 		candidate{"s2-better", func(p []byte) []byte { return s2.EncodeBetter(nil, p) }, func(p []byte) ([]byte, error) { return s2.Decode(nil, p) }},
 	)

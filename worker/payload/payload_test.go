@@ -25,11 +25,16 @@ func fixture(t testing.TB, name string) []byte {
 // was trained on.
 func generated(t testing.TB, events int) [][]byte {
 	t.Helper()
+	return generatedSeed(t, events, 1)
+}
+
+func generatedSeed(t testing.TB, events int, seed uint64) [][]byte {
+	t.Helper()
 	g, err := clerkgen.New(fixture(t, "20-user.created.composed-multi-contact.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, _ := g.History(clerkgen.Options{Events: events, Users: events / 5, Delete: 0.1, Seed: 1})
+	ds, _ := g.History(clerkgen.Options{Events: events, Users: events / 5, Delete: 0.1, Seed: seed})
 	out := make([][]byte, len(ds))
 	for i, d := range ds {
 		out[i] = d.Body

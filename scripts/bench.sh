@@ -115,6 +115,7 @@ row "floor: svix verify + asynq Enqueue" "$f_eps" "events/s" "p99 $f_p99 ms $(sp
 row "receiver: verify, parse, compress, queue" "$r_eps" "events/s" "p99 $r_p99 ms $(spread BenchmarkReceiver/enqueue events/s)"
 row "receiver / floor, events/s" "$(ratio "$r_eps" "$f_eps")" "" "(goal: >= 0.9; by rounds $(pairratio BenchmarkReceiver/enqueue BenchmarkReceiver/floor events/s))"
 row "receiver / floor, p99" "$(ratio "$r_p99" "$f_p99")" "" "(goal: <= 1.3; by rounds $(pairratio BenchmarkReceiver/enqueue BenchmarkReceiver/floor p99-ms))"
+row "CPU per request: floor, receiver" "$(median BenchmarkReceiver/floor cpu-us/req)" "us" "$(median BenchmarkReceiver/enqueue cpu-us/req) us (this process, the 32 clients included)"
 
 echo "Redis per event, a Redis of its own, $BENCH_BACKLOG events (mean body $(median BenchmarkRedisBytes/compressed body-B) B)"
 for form in raw compressed; do

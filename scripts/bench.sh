@@ -92,6 +92,8 @@ echo "drain: a backlog of $BENCH_BACKLOG events for $((BENCH_BACKLOG / 5)) users
 c_eps=$(median BenchmarkDrain/ceiling events/s); w_eps=$(median BenchmarkDrain/worker events/s)
 row "ceiling: Asynq, no-op handlers, 4 x 64" "$c_eps" "events/s" "$(spread BenchmarkDrain/ceiling events/s)"
 row "worker, applied to Postgres" "$w_eps" "events/s" "$(spread BenchmarkDrain/worker events/s)  $(median BenchmarkDrain/worker events/tx) events/tx"
+row "CPU per event: ceiling (Go + Redis)" "$(median BenchmarkDrain/ceiling go-cpu-us/event)" "us" "+ $(median BenchmarkDrain/ceiling redis-cpu-us/event) us"
+row "CPU per event: worker (Go + Redis)" "$(median BenchmarkDrain/worker go-cpu-us/event)" "us" "+ $(median BenchmarkDrain/worker redis-cpu-us/event) us, Postgres not counted (BenchmarkDrainBreakdown)"
 row "worker / ceiling" "$(ratio "$w_eps" "$c_eps")" "" "(goal: >= 0.5; median of the rounds' own ratios $(pairratio BenchmarkDrain/worker BenchmarkDrain/ceiling events/s))"
 
 echo "backlogs drained by clerksync work in its own process (median of $SCALE_COUNT)"

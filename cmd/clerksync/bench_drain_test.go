@@ -166,6 +166,7 @@ func BenchmarkDrain(b *testing.B) {
 			var done atomic.Int64
 			mux := asynq.NewServeMux()
 			mux.HandleFunc("clerk:", func(context.Context, *asynq.Task) error { done.Add(1); return nil })
+			before := sample(b, rdb)
 			start := time.Now()
 			servers := make([]*asynq.Server, 4)
 			for i := range servers {
@@ -177,6 +178,7 @@ func BenchmarkDrain(b *testing.B) {
 			}
 			waitEmpty(b, rdb, 10*time.Minute)
 			elapsed := time.Since(start)
+			reportCPU(b, before, sample(b, rdb), len(ds))
 			for _, s := range servers {
 				s.Shutdown()
 			}
@@ -199,12 +201,14 @@ func BenchmarkDrain(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			before := sample(b, rdb)
 			start := time.Now()
 			if err := w.Start(); err != nil {
 				b.Fatal(err)
 			}
 			waitEmpty(b, rdb, 10*time.Minute)
 			elapsed := time.Since(start)
+			reportCPU(b, before, sample(b, rdb), len(ds))
 			w.Shutdown()
 			h.checkConverged(b, finals)
 			b.ReportMetric(float64(len(ds))/elapsed.Seconds(), "events/s")
@@ -212,6 +216,18 @@ func BenchmarkDrain(b *testing.B) {
 		}
 		b.ReportMetric(0, "ns/op")
 	})
+}
+
+// reportCPU reports the CPU per event of this process and of redis-server
+// (and of the Postgres cluster in BENCH_PG_DATA) between two samples: on a
+// busy machine, steadier than events/s.
+func reportCPU(b *testing.B, before, after cpuSample, n int) {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	b.ReportMetric(per(after.self-before.self), "go-cpu-us/event")
+	b.ReportMetric(per(after.redis-before.redis), "redis-cpu-us/event")
+	if after.pg > 0 {
+		b.ReportMetric(per(after.pg-before.pg), "pg-cpu-us/event")
+	}
 }
 
 type asynqQuiet struct{}

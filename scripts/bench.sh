@@ -40,13 +40,13 @@ echo "== receiver: $EVENTS requests per run; drain and Redis: a backlog of $BENC
 # Rounds, not -count: each figure and its anchor run back to back, so that a
 # burst of load from elsewhere hits both alike.
 for _ in $(seq "$COUNT"); do
-  gobench 'BenchmarkReceiver' "${EVENTS}x" 1
-  gobench 'BenchmarkDrain' 1x 1
+  gobench '^BenchmarkReceiver$' "${EVENTS}x" 1
+  gobench '^BenchmarkDrain$' 1x 1
 done
-gobench 'BenchmarkRedisBytes' 1x 1
-gobench 'BenchmarkWorker' "${EVENTS}x" "$COUNT"
+gobench '^BenchmarkRedisBytes$' 1x 1
+gobench '^BenchmarkWorker$' "${EVENTS}x" "$COUNT"
 echo "== backlogs of $BENCH_SCALES, drained by clerksync work in its own process; $SCALE_COUNT runs"
-gobench 'BenchmarkBacklogScale' 1x "$SCALE_COUNT"
+gobench '^BenchmarkBacklogScale$' 1x "$SCALE_COUNT"
 
 # median NAME UNIT: the median of one reported metric over the runs, and
 # the spread (min-max) in $out/spread.

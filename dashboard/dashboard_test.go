@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/clerksync/clerksync/internal/testenv"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 func newDashboard(t *testing.T) (*Handler, *httptest.Server) {
@@ -157,6 +159,29 @@ func TestFormatPayloadRedacts(t *testing.T) {
 		if strings.Contains(got, pii) {
 			t.Errorf("payload shows %q", pii)
 		}
+	}
+}
+
+// TestFormatPayloadRedactsCompressed: tasks hold their body compressed; the
+// dashboard shows the same summary for them, and a compressed payload that
+// does not decompress as its length only.
+func TestFormatPayloadRedactsCompressed(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("..", "testdata", "20-user.created.composed-multi-contact.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := payload.Encode(body)
+	want := FormatPayload("clerk:user.created", body)
+	if got := FormatPayload("clerk:user.created", stored); got != want || !strings.Contains(got, "user_2zK9mQv7Xc3LrT8pWn4Yb6Hd1Fs") {
+		t.Errorf("compressed: got  %s\nwant %s", got, want)
+	}
+	broken := stored[:len(stored)-5]
+	if got, want := FormatPayload("clerk:user.created", broken), fmt.Sprintf("[unparsable payload, %d bytes]", len(broken)); got != want {
+		t.Errorf("corrupt: got %s, want %s", got, want)
+	}
+	notEvent := payload.Encode([]byte(`{"data":{"id":"user_1","first_name":"Ada"}}`))
+	if got := FormatPayload("clerk:user.created", notEvent); got != fmt.Sprintf("[unparsable payload, %d bytes]", len(notEvent)) {
+		t.Errorf("compressed non-event: %s", got)
 	}
 }
 

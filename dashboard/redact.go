@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clerksync/clerksync"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 // shown is everything of a task's payload the dashboard may show: which
@@ -21,14 +22,22 @@ type shown struct {
 	UpdatedAt string `json:"updated_at,omitempty"`
 }
 
-// FormatPayload shows a task's payload (a Clerk event as received) as its
-// event type, user id and times, never the emails, names, phone numbers or
-// metadata it carries. A payload that does not parse is shown as its length
-// only.
-func FormatPayload(_ string, payload []byte) string {
-	env, err := clerksync.ParseEnvelope(payload)
+// FormatPayload shows a task's payload (a Clerk event as received,
+// compressed or not: package payload) as its event type, user id and times,
+// never the emails, names, phone numbers or metadata it carries. A payload
+// that does not decompress or parse is shown as its stored length only.
+func FormatPayload(_ string, stored []byte) string {
+	body, err := payload.Decode(stored)
 	if err != nil {
-		return unparsable(payload)
+		return unparsable(stored)
+	}
+	return format(body, stored)
+}
+
+func format(body, stored []byte) string {
+	env, err := clerksync.ParseEnvelope(body)
+	if err != nil {
+		return unparsable(stored)
 	}
 	s := shown{EventType: env.Type, UserID: env.ObjectID, Timestamp: rfc3339(env.Timestamp)}
 	var snap struct {
@@ -37,12 +46,12 @@ func FormatPayload(_ string, payload []byte) string {
 		} `json:"data"`
 	}
 	// A snapshot whose updated_at is not a number still shows its ids.
-	if json.Unmarshal(payload, &snap) == nil && snap.Data.UpdatedAt != nil {
+	if json.Unmarshal(body, &snap) == nil && snap.Data.UpdatedAt != nil {
 		s.UpdatedAt = rfc3339(time.UnixMilli(*snap.Data.UpdatedAt))
 	}
 	out, err := json.Marshal(s)
 	if err != nil {
-		return unparsable(payload)
+		return unparsable(stored)
 	}
 	return string(out)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/clerksync/clerksync"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 // maxRetry is how often a transiently failing task is retried before it is
@@ -33,7 +34,8 @@ func NewEnqueuer(opt asynq.RedisConnOpt, retention time.Duration) *Enqueuer {
 }
 
 // Enqueue stores a task whose payload is the verified body exactly as
-// received. It returns once Redis has acknowledged the write.
+// received, compressed (package payload). It returns once Redis has
+// acknowledged the write.
 //
 // A delivery whose task is still pending, running, waiting to retry or
 // completed within the retention period is a Duplicate: nothing new is
@@ -65,7 +67,7 @@ func (q *Enqueuer) Enqueue(ctx context.Context, d clerksync.Delivery) (clerksync
 }
 
 func (q *Enqueuer) enqueue(ctx context.Context, d clerksync.Delivery) (clerksync.EnqueueResult, error) {
-	task := asynq.NewTask(TaskType(d.Type), d.Body)
+	task := asynq.NewTask(TaskType(d.Type), payload.Encode(d.Body))
 	for attempt := 0; ; attempt++ {
 		_, err := q.client.EnqueueContext(ctx, task, asynq.TaskID(d.ID), asynq.Queue(Queue),
 			asynq.MaxRetry(maxRetry), asynq.Retention(q.retention))

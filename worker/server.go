@@ -281,7 +281,7 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	defer s.active.Add(-1)
 	start := time.Now()
 	id, _ := asynq.GetTaskID(ctx)
-	ev, err := clerksync.ParseEvent(id, t.Payload())
+	ev, err := parseTask(id, t)
 	if err != nil {
 		s.metrics.applies.WithLabelValues(eventTypeLabel(t.Type()), outcomeFailed).Inc()
 		s.privacy.recordPoison(ctx, id, t.Payload())

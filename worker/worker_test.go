@@ -1,9 +1,14 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 	"github.com/clerksync/clerksync/db"
 	"github.com/clerksync/clerksync/internal/testenv"
 	"github.com/clerksync/clerksync/worker"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 type env struct {
@@ -189,6 +195,103 @@ func TestInvalidPayloadArchivedThenReplayRequeues(t *testing.T) {
 	eventually(t, "the failed count to reach 2", func() bool {
 		return testutil.ToFloat64(metric(t, e.registry, "clerksync_worker_applies_total")) == 2
 	})
+}
+
+// TestTaskPayloadCompressed: the Enqueuer stores the body compressed, at
+// most half its size for a Clerk event.
+func TestTaskPayloadCompressed(t *testing.T) {
+	e := newEnv(t)
+	d := delivery(t, "msg_small", "20-user.created.composed-multi-contact.json")
+	e.enqueue(t, d)
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(worker.Queue, "msg_small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !payload.Compressed(info.Payload) || len(info.Payload) > len(d.Body)/2 {
+		t.Fatalf("stored %d bytes for a %d-byte body (compressed: %v)", len(info.Payload), len(d.Body), payload.Compressed(info.Payload))
+	}
+	if bytes.Contains(info.Payload, []byte(`"email_address"`)) {
+		t.Error("the stored payload holds the body's JSON as is")
+	}
+}
+
+// TestUncompressedTaskFromBeforeTheUpgradeApplied: a task queued by an
+// older receiver holds the body as received; the worker applies it.
+func TestUncompressedTaskFromBeforeTheUpgradeApplied(t *testing.T) {
+	e := newEnv(t)
+	d := delivery(t, "msg_old", "20-user.created.composed-multi-contact.json")
+	c := asynq.NewClient(e.redis)
+	defer c.Close()
+	if _, err := c.Enqueue(asynq.NewTask(worker.TaskType(d.Type), d.Body), asynq.TaskID(d.ID), asynq.Queue(worker.Queue)); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorker(t)
+	eventually(t, "the user to land", func() bool {
+		return e.count(t, `SELECT count(*) FROM users WHERE id = 'user_2zK9mQv7Xc3LrT8pWn4Yb6Hd1Fs'`) == 1
+	})
+}
+
+// TestCorruptPayloadArchivedAtOnce: a compressed payload that does not
+// decompress can never be applied: it is archived without retries, and the
+// log names the task, never the payload's bytes.
+func TestCorruptPayloadArchivedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	d := delivery(t, "msg_corrupt", "20-user.created.composed-multi-contact.json")
+	p := payload.Encode(d.Body)
+	p[len(p)/2] ^= 0x40
+	c := asynq.NewClient(e.redis)
+	defer c.Close()
+	if _, err := c.Enqueue(asynq.NewTask(worker.TaskType(d.Type), p), asynq.TaskID(d.ID), asynq.Queue(worker.Queue),
+		asynq.MaxRetry(25)); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	s := worker.NewServer(worker.Options{Redis: e.redis, Mirror: db.NewStore(e.conn), Concurrency: 8,
+		ShutdownTimeout: 5 * time.Second, Registerer: e.registry,
+		Logger: slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	eventually(t, "the task to be archived", func() bool {
+		info, err := insp.GetTaskInfo(worker.Queue, "msg_corrupt")
+		return err == nil && info.State == asynq.TaskStateArchived
+	})
+	info, _ := insp.GetTaskInfo(worker.Queue, "msg_corrupt")
+	if info.Retried != 0 || !strings.Contains(info.LastErr, "corrupt task payload") {
+		t.Errorf("retried %d times, last error %q; want 0 and a corrupt payload", info.Retried, info.LastErr)
+	}
+	eventually(t, "the failure logged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "msg_corrupt")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, leak := range []string{"ada@example.com", "Lovelace", string(p[10:20])} {
+		if strings.Contains(logs.String()+info.LastErr, leak) {
+			t.Errorf("log or error holds %q", leak)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM users`); n != 0 {
+		t.Errorf("%d users from a corrupt payload", n)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func TestRedisUnreachableIsUnavailable(t *testing.T) {

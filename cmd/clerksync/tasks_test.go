@@ -29,7 +29,7 @@ type taskQueue struct {
 	insp *asynq.Inspector
 }
 
-func payload(id, eventType string) []byte {
+func taskPayload(id, eventType string) []byte {
 	return fmt.Appendf(nil, `{"type":%q,"object":"event","timestamp":1752566400180,"data":{"id":"user_%s","first_name":%q,`+
 		`"email_addresses":[{"id":"idn_1","email_address":%q}],"updated_at":1752566400000}}`, eventType, id, payloadMarker, payloadEmail)
 }
@@ -53,7 +53,7 @@ func newTaskQueue(t *testing.T) *taskQueue {
 	enqueue := func(id, eventType string, opts ...asynq.Option) {
 		t.Helper()
 		opts = append([]asynq.Option{asynq.TaskID(id), asynq.Queue(worker.Queue), asynq.MaxRetry(25), asynq.Retention(time.Hour)}, opts...)
-		if _, err := client.Enqueue(asynq.NewTask(worker.TaskType(eventType), payload(id, eventType)), opts...); err != nil {
+		if _, err := client.Enqueue(asynq.NewTask(worker.TaskType(eventType), taskPayload(id, eventType)), opts...); err != nil {
 			t.Fatal(err)
 		}
 	}

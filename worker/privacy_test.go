@@ -1,6 +1,9 @@
 package worker_test
 
 import (
+	"github.com/clerksync/clerksync/worker/payload"
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"context"
 	"fmt"
 	"strings"
@@ -28,6 +31,39 @@ func personalBody(typ, userID, tag string, updatedAt int64) []byte {
 }
 
 // redisValues dumps every key of the DB and every value in it, as text.
+// decompressedFields returns the decompressed text of every compressed
+// payload among the bytes fields of a protobuf message (Asynq's task
+// message), recursively.
+func decompressedFields(m []byte) string {
+	var out strings.Builder
+	for len(m) > 0 {
+		_, typ, n := protowire.ConsumeTag(m)
+		if n < 0 {
+			return out.String()
+		}
+		m = m[n:]
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(0, typ, m)
+			if n < 0 {
+				return out.String()
+			}
+			m = m[n:]
+			continue
+		}
+		b, n := protowire.ConsumeBytes(m)
+		if n < 0 {
+			return out.String()
+		}
+		m = m[n:]
+		if payload.Compressed(b) {
+			if body, err := payload.Decode(b); err == nil {
+				out.Write(body)
+			}
+		}
+	}
+	return out.String()
+}
+
 func redisValues(t *testing.T, opt asynq.RedisConnOpt) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -46,7 +82,14 @@ func redisValues(t *testing.T, opt asynq.RedisConnOpt) map[string]string {
 		case "string":
 			v, err = c.Get(ctx, key).Result()
 		case "hash":
-			v, err = c.HGetAll(ctx, key).Result()
+			var h map[string]string
+			h, err = c.HGetAll(ctx, key).Result()
+			// Task payloads are stored compressed: the scan reads them as
+			// the worker would, so that a compressed value is found too.
+			if m, ok := h["msg"]; ok {
+				h["msg (decompressed payloads)"] = decompressedFields([]byte(m))
+			}
+			v = h
 		case "list":
 			v, err = c.LRange(ctx, key, 0, -1).Result()
 		case "set":

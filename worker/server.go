@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clerksync/clerksync"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 // Options configure a Server.
@@ -284,7 +285,9 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	ev, err := parseTask(id, t)
 	if err != nil {
 		s.metrics.applies.WithLabelValues(eventTypeLabel(t.Type()), outcomeFailed).Inc()
-		s.privacy.recordPoison(ctx, id, t.Payload())
+		if body, derr := payload.Decode(t.Payload()); derr == nil {
+			s.privacy.recordPoison(ctx, id, body)
+		}
 		return fmt.Errorf("task %s: %w: %w", id, err, asynq.SkipRetry)
 	}
 	ctx, cancel := handlerContext(ctx)

@@ -192,13 +192,14 @@ func (l *ImportLoader) loadOnce(ctx context.Context, users []clerksync.ImportUse
 	}
 	if len(changed) > 0 {
 		sortByID(changed)
-		n, err := updateChanged(ctx, conn, tx, changed)
+		updated, err := updateChanged(ctx, conn, tx, changed)
 		if err != nil {
 			return clerksync.LoadResult{}, err
 		}
 		// Every changed user is updated: the locks keep its row as found.
-		// Should one not be, it is counted as it is, unchanged.
-		res.Updated, res.Unchanged = n, res.Unchanged+len(changed)-n
+		// Should one not be, it keeps its contacts and counts as unchanged.
+		res.Updated, res.Unchanged = len(updated), res.Unchanged+len(changed)-len(updated)
+		changed = updated
 	}
 	if err := copyContacts(ctx, conn, tx, fresh, changed, l.uncheckedContacts); err != nil {
 		return clerksync.LoadResult{}, err
@@ -268,10 +269,10 @@ func copyUsers(ctx context.Context, conn *sqlx.Conn, users []clerksync.ImportUse
 
 // updateChanged writes users an earlier import wrote, which differ, over
 // their rows and deletes their contacts, which copyContacts then writes
-// again. It returns how many users it updated.
-func updateChanged(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksync.ImportUser) (int, error) {
+// again. It returns the users it updated.
+func updateChanged(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []clerksync.ImportUser) ([]clerksync.ImportUser, error) {
 	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {
-		return 0, fmt.Errorf("create staging table: %w", err)
+		return nil, fmt.Errorf("create staging table: %w", err)
 	}
 	err := copyLines(ctx, conn, copyStagingSQL, func(w *copyWriter) error {
 		for i := range users {
@@ -287,26 +288,34 @@ func updateChanged(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, users []cl
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("copy staging: %w", err)
+		return nil, fmt.Errorf("copy staging: %w", err)
 	}
 	ids := pq.StringArray(make([]string, len(users)))
 	for i := range users {
 		ids[i] = users[i].ID
 	}
-	r, err := tx.ExecContext(ctx, updateChangedUsersSQL, ids)
-	if err != nil {
-		return 0, fmt.Errorf("update imported users: %w", err)
+	var got []string
+	if err := tx.SelectContext(ctx, &got, updateChangedUsersSQL, ids); err != nil {
+		return nil, fmt.Errorf("update imported users: %w", err)
 	}
-	n, err := r.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("update imported users: %w", err)
+	done := make(map[string]bool, len(got))
+	for _, id := range got {
+		done[id] = true
+	}
+	updated := users[:0:0]
+	ids = ids[:0]
+	for _, u := range users {
+		if done[u.ID] {
+			updated = append(updated, u)
+			ids = append(ids, u.ID)
+		}
 	}
 	for _, q := range []string{deleteChangedEmailsSQL, deleteChangedPhonesSQL} {
 		if _, err := tx.ExecContext(ctx, q, ids); err != nil {
-			return 0, fmt.Errorf("replace imported contacts: %w", err)
+			return nil, fmt.Errorf("replace imported contacts: %w", err)
 		}
 	}
-	return int(n), nil
+	return updated, nil
 }
 
 // copyContacts COPYs the contacts of new users and of changed ones (whose

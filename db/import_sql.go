@@ -121,7 +121,8 @@ COPY pg_temp.import_changed (
 // updateChangedUsersSQL writes the staged users over the rows an earlier
 // import wrote; $1 holds their ids, so that the users are found by index
 // (see findImportedSQL). The source = 'import' guard is the mirror's promise
-// restated: an import never overwrites anything else.
+// restated: an import never overwrites anything else. It returns the ids of
+// the users it updated, whose contacts alone are then replaced.
 const updateChangedUsersSQL = `
 UPDATE users AS u SET
     username = c.username, first_name = c.first_name, last_name = c.last_name,
@@ -132,7 +133,8 @@ UPDATE users AS u SET
     password_enabled = c.password_enabled, two_factor_enabled = c.totp_enabled,
     totp_enabled = c.totp_enabled, synced_at = now()
 FROM pg_temp.import_changed AS c
-WHERE u.id = ANY (CAST($1 AS text[])) AND u.id = c.id AND u.source = 'import'`
+WHERE u.id = ANY (CAST($1 AS text[])) AND u.id = c.id AND u.source = 'import'
+RETURNING u.id`
 
 // deleteChangedEmailsSQL and deleteChangedPhonesSQL remove the contacts of
 // the changed users in $1, which are then COPYed again: a changed user's

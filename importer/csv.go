@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/clerksync/clerksync"
@@ -113,33 +114,74 @@ func NewReader(in io.Reader) (*Reader, error) {
 // returns io.EOF after the last row, and another error only when the input
 // cannot be read any further.
 func (r *Reader) Next() (clerksync.ImportUser, *Reject, error) {
+	rec, err := r.read()
+	if err != nil {
+		return clerksync.ImportUser{}, nil, err
+	}
+	u, rej := r.accept(r.parseRecord(rec))
+	return u, rej, nil
+}
+
+// The work of Next in three steps, so that Run can parse rows on several
+// cores: read (in file order), parseRecord (in any order, concurrently:
+// it only reads the header's layout), accept (in file order again).
+
+// read returns the next record, io.EOF after the last one, or an error
+// naming the read failure. Its fields are valid until the next read.
+func (r *Reader) read() (csvRecord, error) {
 	rec, err := r.csv.read()
 	if errors.Is(err, io.EOF) {
-		return clerksync.ImportUser{}, nil, io.EOF
+		return csvRecord{}, io.EOF
 	}
 	if err != nil {
-		return clerksync.ImportUser{}, nil, fmt.Errorf("read row %d (line %d): %w", r.rows+1, r.csv.line+1, err)
+		return csvRecord{}, fmt.Errorf("read row %d (line %d): %w", r.rows+1, r.csv.line+1, err)
 	}
 	r.rows++
-	line := rec.line
+	return rec, nil
+}
+
+// parsedRow is one record parsed: a user to accept, or a reject.
+type parsedRow struct {
+	user  clerksync.ImportUser
+	rej   *Reject
+	creds Credentials // what the row carried (well-formed rows only)
+}
+
+func (r *Reader) parseRecord(rec csvRecord) parsedRow {
 	if rec.bad != "" {
 		// The fields before the fault are whole: the id is kept when it
 		// is among them.
-		return clerksync.ImportUser{}, &Reject{Line: line, ID: r.rejectedID(rec.fields), Reason: rec.bad}, nil
+		return parsedRow{rej: &Reject{Line: rec.line, ID: r.rejectedID(rec.fields), Reason: rec.bad}}
 	}
+	var p parsedRow
 	if len(rec.fields) == r.width {
-		r.count(rec.fields)
+		p.creds = r.count(rec.fields)
 	}
 	u, reason := r.parse(rec.fields)
 	if reason != "" {
-		return clerksync.ImportUser{}, &Reject{Line: line, ID: r.rejectedID(rec.fields), Reason: reason}, nil
+		p.rej = &Reject{Line: rec.line, ID: r.rejectedID(rec.fields), Reason: reason}
+		return p
 	}
-	if first, dup := r.seen.add(u.ID, line); dup {
-		return clerksync.ImportUser{}, &Reject{Line: line, ID: u.ID,
-			Reason: fmt.Sprintf("repeats the id of line %d", first)}, nil
+	u.Line = rec.line
+	p.user = u
+	return p
+}
+
+// accept counts a parsed row's credentials and rejects a user whose id an
+// earlier row had.
+func (r *Reader) accept(p parsedRow) (clerksync.ImportUser, *Reject) {
+	r.creds.Rows += p.creds.Rows
+	r.creds.PasswordDigests += p.creds.PasswordDigests
+	r.creds.TOTPSecrets += p.creds.TOTPSecrets
+	if p.rej != nil {
+		return clerksync.ImportUser{}, p.rej
 	}
-	u.Line = line
-	return u, nil, nil
+	u := p.user
+	if first, dup := r.seen.add(u.ID, u.Line); dup {
+		return clerksync.ImportUser{}, &Reject{Line: u.Line, ID: u.ID,
+			Reason: fmt.Sprintf("repeats the id of line %d", first)}
+	}
+	return u, nil
 }
 
 // rejectedID is the id of a rejected row, or "" when it is not a valid
@@ -152,20 +194,22 @@ func (r *Reader) rejectedID(fields []string) string {
 	return ""
 }
 
-// count notes which credentials a well-formed row carried, for the summary;
+// count says which credentials a well-formed row carried, for the summary;
 // rejected rows count too, since theirs are dropped as well.
-func (r *Reader) count(rec []string) {
+func (r *Reader) count(rec []string) Credentials {
+	var c Credentials
 	pw := r.field(rec, colPasswordDigest) != ""
 	totp := r.field(rec, colTOTPSecret) != ""
 	if pw {
-		r.creds.PasswordDigests++
+		c.PasswordDigests++
 	}
 	if totp {
-		r.creds.TOTPSecrets++
+		c.TOTPSecrets++
 	}
 	if pw || totp || r.field(rec, colPasswordHasher) != "" {
-		r.creds.Rows++
+		c.Rows++
 	}
+	return c
 }
 
 // Credentials counts the credentials the rows carried, all of them dropped.
@@ -173,16 +217,18 @@ func (r *Reader) Credentials() Credentials { return r.creds }
 
 // BytesRead is how much of the input has been consumed (read ahead by a
 // buffer), for a progress bar.
-func (r *Reader) BytesRead() int64 { return r.in.n }
+func (r *Reader) BytesRead() int64 { return r.in.n.Load() }
 
+// countingReader counts the bytes read; Run reads the count while
+// another goroutine reads the input.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

@@ -6,9 +6,7 @@ package importer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -175,29 +173,16 @@ func readBatches(ctx context.Context, r *Reader, size int, rejects *rejectsFile,
 		return nil
 	}
 	defer order.close()
-	for {
-		// A failed load or Ctrl-C stops the reading too, not only the
-		// sending, so that Read counts what was read before the stop.
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		u, rej, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := parseInParallel(ctx, r, func(p parsedRow) error {
+		u, rej := r.accept(p)
 		if rej != nil {
-			if err := rejects.write(*rej); err != nil {
-				return err
-			}
-			continue
+			return rejects.write(*rej)
 		}
 		sum.Valid++
-		if err := order.add(&u); err != nil {
-			return err
-		}
+		return order.add(&u)
+	})
+	if err != nil {
+		return err
 	}
 	if err := order.finish(); err != nil {
 		return err

@@ -526,3 +526,32 @@ func TestRejectsFileReplacedOnlyByACompleteRun(t *testing.T) {
 		t.Errorf("a clean complete run left the last run's rejects file: %v", err)
 	}
 }
+
+// failingInput returns its data, then an error.
+type failingInput struct{ data []byte }
+
+func (f *failingInput) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, errors.New("disk on fire")
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestReadErrorStopsTheImport: an input that fails midway stops the import
+// with the read error; what was read before it is counted.
+func TestReadErrorStopsTheImport(t *testing.T) {
+	var buf bytes.Buffer
+	csvgen.Write(&buf, csvgen.Options{Rows: 3000, Seed: 4})
+	data := buf.Bytes()[:buf.Len()/2]
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	r, err := importer.NewReader(&failingInput{data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := importer.Run(context.Background(), r, importer.Options{Loader: &recorder{}, RejectsPath: filepath.Join(t.TempDir(), "r.csv")})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") || sum.Read < 1000 {
+		t.Fatalf("err = %v, summary %+v", err, sum)
+	}
+}

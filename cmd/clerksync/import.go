@@ -101,9 +101,10 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		opt.Progress = importer.NewProgress(e.Stderr, size)
 	}
 	if _, set := e.Lookup("GOMEMLIMIT"); !set {
-		// The heap holds the ids seen (about 24 bytes each) and a few batches
-		// in flight; a soft limit keeps the garbage collector from letting
-		// a multi-million row import grow to twice that.
+		// The heap holds the ids seen (13 to 25 bytes each), the sort
+		// buffer (8 MB) and a few batches in flight; a soft limit keeps the
+		// garbage collector from letting a multi-million row import grow to
+		// twice that.
 		// Restored after, for callers that run more than the import.
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(importMemoryLimit))
 	}

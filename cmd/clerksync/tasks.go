@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clerksync/clerksync/worker/payload"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,8 +96,10 @@ func viewOf(t *asynq.TaskInfo) taskView {
 	}
 	// The user id is read from the payload, as the dashboard's redaction
 	// does; nothing else of it leaves this function.
-	if env, err := clerksync.ParseEnvelope(t.Payload); err == nil {
-		v.UserID = env.ObjectID
+	if body, err := payload.Decode(t.Payload); err == nil {
+		if env, err := clerksync.ParseEnvelope(body); err == nil {
+			v.UserID = env.ObjectID
+		}
 	}
 	if t.State == asynq.TaskStatePending || t.State == asynq.TaskStateActive {
 		v.NextProcessAt = nil

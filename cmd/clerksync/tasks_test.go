@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clerksync/clerksync/worker/payload"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,9 +31,10 @@ type taskQueue struct {
 	insp *asynq.Inspector
 }
 
+// taskPayload is the payload a receiver queues: compressed.
 func taskPayload(id, eventType string) []byte {
-	return fmt.Appendf(nil, `{"type":%q,"object":"event","timestamp":1752566400180,"data":{"id":"user_%s","first_name":%q,`+
-		`"email_addresses":[{"id":"idn_1","email_address":%q}],"updated_at":1752566400000}}`, eventType, id, payloadMarker, payloadEmail)
+	return payload.Encode(fmt.Appendf(nil, `{"type":%q,"object":"event","timestamp":1752566400180,"data":{"id":"user_%s","first_name":%q,`+
+		`"email_addresses":[{"id":"idn_1","email_address":%q}],"updated_at":1752566400000}}`, eventType, id, payloadMarker, payloadEmail))
 }
 
 // newTaskQueue fills the queue. An Asynq server with a handler of the

@@ -131,25 +131,32 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	p := newPager(o.Directory, o.PageSize, sum.Total, cp)
 	pages := make(chan page, 1) // fetch the next page while this one is applied
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
+	// A failed fetch ends the walk but not the pages already fetched: they
+	// are applied and checkpointed first, so that a resume starts after
+	// them. A failed apply stops the fetching.
+	fctx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	fetchErr := make(chan error, 1)
+	go func() {
 		defer close(pages)
 		defer p.drop()
 		for {
-			pg, ok, err := p.next(gctx)
+			pg, ok, err := p.next(fctx)
 			if err != nil || !ok {
-				return err
+				fetchErr <- err
+				return
 			}
 			select {
 			case pages <- pg:
-			case <-gctx.Done():
-				return gctx.Err()
+			case <-fctx.Done():
+				fetchErr <- fctx.Err()
+				return
 			}
 		}
-	})
-	g.Go(func() error {
+	}()
+	apply := func() error {
 		for pg := range pages {
-			if err := applyPage(gctx, o, pg, &sum); err != nil {
+			if err := applyPage(ctx, o, pg, &sum); err != nil {
 				return err
 			}
 			sum.Pages++
@@ -157,14 +164,21 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 				Offset: pg.next, PageIDs: pg.ids, LastCreatedAt: pg.lastCreated, LastID: pg.lastID,
 				Applied: sum.AppliedBefore + sum.Read, StartedAt: startedAt,
 			}
-			if err := o.State.SaveCheckpoint(gctx, cp); err != nil {
+			if err := o.State.SaveCheckpoint(ctx, cp); err != nil {
 				return err
 			}
 			o.Progress.update(sum.AppliedBefore+sum.Read, sum.Pages, time.Since(start))
 		}
 		return nil
-	})
-	err = g.Wait()
+	}
+	err = apply()
+	stopFetching()
+	for range pages {
+		// drain what was fetched after a failed apply
+	}
+	if ferr := <-fetchErr; err == nil {
+		err = ferr
+	}
 	sum.Requests, sum.Backups = p.requests, p.backups
 	sum.Elapsed = time.Since(start)
 	if err != nil {

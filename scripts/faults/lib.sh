@@ -249,4 +249,7 @@ qlen() { redis-cli -p "$REDIS_PORT" llen "asynq:{clerksync}:$1" 2>/dev/null || e
 
 # lines NAME: how many lines process NAME has logged so far.
 lines() { if [ -f "$OUT/$1.log" ]; then wc -l < "$OUT/$1.log"; else echo 0; fi; }
+# problem_lines: the lines of a log but the per-batch progress lines
+# ("events applied", one info line per committed transaction).
+problem_lines() { if [ -f "$OUT/$1.log" ]; then grep -vc 'events applied' "$OUT/$1.log" || true; else echo 0; fi; }
 bytes() { if [ -f "$OUT/$1.log" ]; then wc -c < "$OUT/$1.log"; else echo 0; fi; }

@@ -34,7 +34,7 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 left=$(qlen pending)
-l0=$(lines work)
+l0=$(problem_lines work)
 pg_stop fast
 stopped=$(now)
 say "Postgres stopped with $left of $backlog tasks pending; down for $DOWN s, sending more meanwhile"
@@ -48,7 +48,7 @@ say "Postgres back; waiting for the queue to drain (at most $CONVERGE s)"
 drain_pid=$!
 HELPERS+=("$drain_pid")
 sleep 10
-l1=$(lines work)
+l1=$(problem_lines work)
 wait "$drain_pid" || true
 forget "$drain_pid"
 d=$OUT/drain.txt
@@ -69,7 +69,7 @@ fig "outage start to converged (s)" "$total"
 fig "tasks retried (before -> after)" "$(get "$OUT/queue-before.txt" before_retried_tasks) -> $(get "$a" after_retried_tasks)"
 fig "retries summed over tasks (before -> after)" "$(get "$OUT/queue-before.txt" before_retried_sum) -> $(get "$a" after_retried_sum)"
 fig "tasks still waiting to retry / archived" "$(get "$a" after_retry) / $(get "$a" after_archived)"
-fig "worker log lines, stop to 10 s after back" "$((l1 - l0))"
+fig "worker log lines but progress, stop to 10 s after back" "$((l1 - l0))"
 fig "  most frequent" "${window_msgs:-none}"
 goal "drain resumes within 10 s of Postgres back" "$(awk -v f="$first" 'BEGIN {print (f >= 0 && f <= 10) ? 1 : 0}')" "${first} s"
 goal "converged within ${CONVERGE_GOAL} s of Postgres back" "$(awk -v s="$drained" -v g="$CONVERGE_GOAL" 'BEGIN {print (s >= 0 && s <= g) ? 1 : 0}')" "${drained} s"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/clerksync/clerksync"
 )
@@ -101,5 +102,65 @@ func TestRetriedEventsDoNotSplitBatchesAgain(t *testing.T) {
 	}
 	if m.calls != len(es) || m.largest != 1 {
 		t.Errorf("%d transactions, largest %d; want one each, alone", m.calls, m.largest)
+	}
+}
+
+// overlapMirror records whether two transactions ever held one user at once.
+type overlapMirror struct {
+	mu       sync.Mutex
+	inFlight map[string]int
+	overlaps int
+	calls    int
+}
+
+func (f *overlapMirror) ApplyEvents(_ context.Context, events []clerksync.Event) ([]clerksync.Outcome, error) {
+	f.mu.Lock()
+	f.calls++
+	for _, e := range events {
+		if f.inFlight[e.UserID] > 0 {
+			f.overlaps++
+		}
+	}
+	for _, e := range events {
+		f.inFlight[e.UserID]++
+	}
+	f.mu.Unlock()
+	time.Sleep(time.Millisecond) // a transaction's time, for the other executor to meet it
+	f.mu.Lock()
+	for _, e := range events {
+		f.inFlight[e.UserID]--
+	}
+	f.mu.Unlock()
+	out := make([]clerksync.Outcome, len(events))
+	for i := range out {
+		out[i] = clerksync.Applied
+	}
+	return out, nil
+}
+
+// TestExecutorsNeverShareAUser: with several events per user arriving all
+// the time, each user's events go to one executor, so that two batches
+// never wait on each other's user locks.
+func TestExecutorsNeverShareAUser(t *testing.T) {
+	m := &overlapMirror{inFlight: map[string]int{}}
+	b := newBatcher(m, 4, 4, batchHooks{
+		observe:     func(int) {},
+		before:      func(context.Context, []clerksync.Event) error { return nil },
+		after:       func([]clerksync.Event, []clerksync.Outcome) {},
+		unavailable: func(error) {},
+	})
+	b.start()
+	defer b.close(context.Background())
+	var es []clerksync.Event
+	for range 50 {
+		es = append(es, events(8)...)
+	}
+	for i, err := range applyAll(b, es, false) {
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if m.overlaps > 0 {
+		t.Errorf("%d times a batch held a user another batch held (of %d batches)", m.overlaps, m.calls)
 	}
 }

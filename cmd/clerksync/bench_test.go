@@ -173,6 +173,7 @@ func BenchmarkWorker(b *testing.B) {
 		h := startApp(b, Roles{Migrate: true})
 		store := db.NewStore(h.conn)
 		h.conn.SetMaxOpenConns(16)
+		h.conn.SetMaxIdleConns(16)
 		events := parseAll(b, benchEvents(b, b.N, b.N/4+1))
 		b.ResetTimer()
 		start := time.Now()

@@ -71,44 +71,41 @@ written AS (
           <= (excluded.updated_at, coalesce(excluded.event_timestamp, '-infinity'), coalesce(excluded.delivery_id, '') COLLATE "C")
     RETURNING u.id
 ),
--- The same four steps for each contact table:
+-- The same three steps for each contact table:
 --   new_*:   the snapshot's rows of the users written;
---   drop_*:  the stored rows of those users that the snapshot does not hold
---            exactly as they are (rows compare whole: n = t), removed or
---            changed;
---   moved_*: rows of users not written with an id of the snapshot's (a
---            contact that moved; Clerk does not do this, but the mirror
---            follows the snapshot);
+--   drop_*:  the stored rows that the snapshot does not hold exactly as they
+--            are (rows compare whole: n = t), among those of the users
+--            written (removed or changed ones) and those with an id of the
+--            snapshot's (a contact that moved from another user; Clerk does
+--            not do this, but the mirror follows the snapshot);
 --   put_*:   the snapshot's rows; an unchanged one conflicts with itself and
---            is skipped. Its WHERE reads the two deletes, so that the insert
---            comes after them (the order of data-modifying CTEs is otherwise
+--            is skipped. Its WHERE reads the delete, so that the insert
+--            comes after it (the order of data-modifying CTEs is otherwise
 --            unspecified).
 -- The tables are met through their indexes: ON CONFLICT, and = ANY (ARRAY(...))
--- rather than joins. The planner guesses 100 rows for every
+-- rather than joins (the delete is a BitmapOr of the user_id index and the
+-- primary key). The planner guesses 100 rows for every
 -- jsonb_populate_recordset, so a join with a table of a few thousand rows
 -- became a hashed sequential scan, each event, in the cached generic plan
 -- (as the old upsert's contact delete did); an ANY array is guessed at 10
--- elements, for which an index scan wins on all but tiny tables.
+-- elements, for which an index scan wins on all but tiny tables. (On tiny
+-- tables a sequential scan wins, and stays in the plan as the tables grow:
+-- the store prepares this statement again as the mirror grows; see
+-- replanFrom in apply.go.)
 new_emails AS (
     SELECT n.* FROM jsonb_populate_recordset(NULL::email_addresses, $2) AS n
     WHERE n.user_id IN (SELECT id FROM written)
 ),
 drop_emails AS (
     DELETE FROM email_addresses AS t
-    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_emails)))
       AND NOT EXISTS (SELECT 1 FROM new_emails AS n WHERE n.id = t.id AND n = t)
-    RETURNING t.id
-),
-moved_emails AS (
-    DELETE FROM email_addresses AS t
-    WHERE t.id = ANY (ARRAY(SELECT id FROM new_emails))
-      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
     RETURNING t.id
 ),
 put_emails AS (
     INSERT INTO email_addresses
     SELECT * FROM new_emails
-    WHERE (SELECT count(*) FROM drop_emails) + (SELECT count(*) FROM moved_emails) >= 0
+    WHERE (SELECT count(*) FROM drop_emails) >= 0
     ON CONFLICT (id) DO NOTHING
 ),
 new_phones AS (
@@ -117,20 +114,14 @@ new_phones AS (
 ),
 drop_phones AS (
     DELETE FROM phone_numbers AS t
-    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_phones)))
       AND NOT EXISTS (SELECT 1 FROM new_phones AS n WHERE n.id = t.id AND n = t)
-    RETURNING t.id
-),
-moved_phones AS (
-    DELETE FROM phone_numbers AS t
-    WHERE t.id = ANY (ARRAY(SELECT id FROM new_phones))
-      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
     RETURNING t.id
 ),
 put_phones AS (
     INSERT INTO phone_numbers
     SELECT * FROM new_phones
-    WHERE (SELECT count(*) FROM drop_phones) + (SELECT count(*) FROM moved_phones) >= 0
+    WHERE (SELECT count(*) FROM drop_phones) >= 0
     ON CONFLICT (id) DO NOTHING
 ),
 new_wallets AS (
@@ -139,20 +130,14 @@ new_wallets AS (
 ),
 drop_wallets AS (
     DELETE FROM web3_wallets AS t
-    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_wallets)))
       AND NOT EXISTS (SELECT 1 FROM new_wallets AS n WHERE n.id = t.id AND n = t)
-    RETURNING t.id
-),
-moved_wallets AS (
-    DELETE FROM web3_wallets AS t
-    WHERE t.id = ANY (ARRAY(SELECT id FROM new_wallets))
-      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
     RETURNING t.id
 ),
 put_wallets AS (
     INSERT INTO web3_wallets
     SELECT * FROM new_wallets
-    WHERE (SELECT count(*) FROM drop_wallets) + (SELECT count(*) FROM moved_wallets) >= 0
+    WHERE (SELECT count(*) FROM drop_wallets) >= 0
     ON CONFLICT (id) DO NOTHING
 ),
 new_accounts AS (
@@ -161,20 +146,14 @@ new_accounts AS (
 ),
 drop_accounts AS (
     DELETE FROM external_accounts AS t
-    WHERE t.user_id = ANY (ARRAY(SELECT id FROM written))
+    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_accounts)))
       AND NOT EXISTS (SELECT 1 FROM new_accounts AS n WHERE n.id = t.id AND n = t)
-    RETURNING t.id
-),
-moved_accounts AS (
-    DELETE FROM external_accounts AS t
-    WHERE t.id = ANY (ARRAY(SELECT id FROM new_accounts))
-      AND t.user_id <> ALL (ARRAY(SELECT id FROM written))
     RETURNING t.id
 ),
 put_accounts AS (
     INSERT INTO external_accounts
     SELECT * FROM new_accounts
-    WHERE (SELECT count(*) FROM drop_accounts) + (SELECT count(*) FROM moved_accounts) >= 0
+    WHERE (SELECT count(*) FROM drop_accounts) >= 0
     ON CONFLICT (id) DO NOTHING
 )
 SELECT id FROM written

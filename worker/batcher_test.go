@@ -35,8 +35,10 @@ func (f *fakeMirror) ApplyEvents(_ context.Context, events []clerksync.Event) ([
 	return out, nil
 }
 
-func testBatcher(m clerksync.Mirror) *batcher {
-	b := newBatcher(m, 1, 64, batchHooks{
+func testBatcher(m clerksync.Mirror) *batcher { return testBatcherOf(m, 1, 64) }
+
+func testBatcherOf(m clerksync.Mirror, executors, maxBatch int) *batcher {
+	b := newBatcher(m, executors, maxBatch, batchHooks{
 		observe:     func(int) {},
 		before:      func(context.Context, []clerksync.Event) error { return nil },
 		after:       func([]clerksync.Event, []clerksync.Outcome) {},
@@ -143,13 +145,7 @@ func (f *overlapMirror) ApplyEvents(_ context.Context, events []clerksync.Event)
 // never wait on each other's user locks.
 func TestExecutorsNeverShareAUser(t *testing.T) {
 	m := &overlapMirror{inFlight: map[string]int{}}
-	b := newBatcher(m, 4, 4, batchHooks{
-		observe:     func(int) {},
-		before:      func(context.Context, []clerksync.Event) error { return nil },
-		after:       func([]clerksync.Event, []clerksync.Outcome) {},
-		unavailable: func(error) {},
-	})
-	b.start()
+	b := testBatcherOf(m, 4, 4)
 	defer b.close(context.Background())
 	var es []clerksync.Event
 	for range 50 {

@@ -190,6 +190,20 @@ func listTasks(insp *asynq.Inspector, state string, n int) ([]*asynq.TaskInfo, e
 	return tasks, err
 }
 
+// openTask opens the queue and looks up task id in it; the caller closes
+// the inspector.
+func openTask(e *Env, id string) (insp *asynq.Inspector, info *asynq.TaskInfo, target string, err error) {
+	insp, target, err = openInspector(e)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if info, err = insp.GetTaskInfo(worker.Queue, id); err != nil {
+		insp.Close()
+		return nil, nil, "", taskError(target, id, err)
+	}
+	return insp, info, target, nil
+}
+
 func tasksShow(e *Env, args []string) error {
 	fs := newFlags(e, "tasks show", "ID [--json]", "Shows one task of the clerksync queue (never its payload).")
 	asJSON := fs.Bool("json", false, "print a JSON object")
@@ -197,15 +211,11 @@ func tasksShow(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	insp, target, err := openInspector(e)
+	insp, info, _, err := openTask(e, id)
 	if err != nil {
 		return err
 	}
 	defer insp.Close()
-	info, err := insp.GetTaskInfo(worker.Queue, id)
-	if err != nil {
-		return taskError(target, id, err)
-	}
 	v := viewOf(info)
 	if *asJSON {
 		return writeJSON(e.Stdout, v)
@@ -276,15 +286,11 @@ func tasksDelete(e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	insp, target, err := openInspector(e)
+	insp, info, target, err := openTask(e, id)
 	if err != nil {
 		return err
 	}
 	defer insp.Close()
-	info, err := insp.GetTaskInfo(worker.Queue, id)
-	if err != nil {
-		return taskError(target, id, err)
-	}
 	if info.State == asynq.TaskStateActive {
 		return fmt.Errorf("task %q is being applied now: wait until it completes or fails", id)
 	}

@@ -74,32 +74,36 @@ written AS (
 -- The same three steps for each contact table:
 --   new_*:   the snapshot's rows of the users written;
 --   drop_*:  the stored rows that the snapshot does not hold exactly as they
---            are (rows compare whole: n = t), among those of the users
---            written (removed or changed ones) and those with an id of the
---            snapshot's (a contact that moved from another user; Clerk does
---            not do this, but the mirror follows the snapshot);
+--            are: those of the users written, less the snapshot's rows
+--            (EXCEPT compares rows whole, NULLs alike), so removed or changed
+--            ones; and those with an id of the snapshot's held by another
+--            user (a contact that moved; Clerk does not do this, but the
+--            mirror follows the snapshot);
 --   put_*:   the snapshot's rows; an unchanged one conflicts with itself and
 --            is skipped. Its WHERE reads the delete, so that the insert
 --            comes after it (the order of data-modifying CTEs is otherwise
 --            unspecified).
--- The tables are met through their indexes: ON CONFLICT, and = ANY (ARRAY(...))
--- rather than joins (the delete is a BitmapOr of the user_id index and the
--- primary key). The planner guesses 100 rows for every
--- jsonb_populate_recordset, so a join with a table of a few thousand rows
--- became a hashed sequential scan, each event, in the cached generic plan
--- (as the old upsert's contact delete did); an ANY array is guessed at 10
--- elements, for which an index scan wins on all but tiny tables. (On tiny
--- tables a sequential scan wins, and stays in the plan as the tables grow:
--- the store prepares this statement again as the mirror grows; see
--- replanFrom in apply.go.)
+-- Each step meets a table through an index, once per row of the batch: the
+-- planner takes written and new_* for a row or two (its guess for what
+-- comes of a jsonb_populate_recordset joined to a RETURNING), so it drives
+-- the joins from them into user_id and the primary key. What is compared
+-- with what is hashed (EXCEPT): an ANY (ARRAY(...)) filter or a nested-loop
+-- anti-join compared every stored row with every row of the batch, which at
+-- 80 users a batch was half of the statement's time (make bench). On tiny
+-- tables the planner prefers sequential scans, a plan kept as the tables
+-- grow: the store prepares this statement again as the mirror grows (see
+-- replanFrom in apply.go).
 new_emails AS (
     SELECT n.* FROM jsonb_populate_recordset(NULL::email_addresses, $2) AS n
     WHERE n.user_id IN (SELECT id FROM written)
 ),
 drop_emails AS (
     DELETE FROM email_addresses AS t
-    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_emails)))
-      AND NOT EXISTS (SELECT 1 FROM new_emails AS n WHERE n.id = t.id AND n = t)
+    USING ((SELECT s.* FROM email_addresses AS s JOIN written AS w ON s.user_id = w.id
+            EXCEPT SELECT * FROM new_emails)
+           UNION ALL
+           SELECT s.* FROM email_addresses AS s JOIN new_emails AS n ON s.id = n.id AND s.user_id <> n.user_id) AS gone
+    WHERE t.id = gone.id
     RETURNING t.id
 ),
 put_emails AS (
@@ -114,8 +118,11 @@ new_phones AS (
 ),
 drop_phones AS (
     DELETE FROM phone_numbers AS t
-    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_phones)))
-      AND NOT EXISTS (SELECT 1 FROM new_phones AS n WHERE n.id = t.id AND n = t)
+    USING ((SELECT s.* FROM phone_numbers AS s JOIN written AS w ON s.user_id = w.id
+            EXCEPT SELECT * FROM new_phones)
+           UNION ALL
+           SELECT s.* FROM phone_numbers AS s JOIN new_phones AS n ON s.id = n.id AND s.user_id <> n.user_id) AS gone
+    WHERE t.id = gone.id
     RETURNING t.id
 ),
 put_phones AS (
@@ -130,8 +137,11 @@ new_wallets AS (
 ),
 drop_wallets AS (
     DELETE FROM web3_wallets AS t
-    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_wallets)))
-      AND NOT EXISTS (SELECT 1 FROM new_wallets AS n WHERE n.id = t.id AND n = t)
+    USING ((SELECT s.* FROM web3_wallets AS s JOIN written AS w ON s.user_id = w.id
+            EXCEPT SELECT * FROM new_wallets)
+           UNION ALL
+           SELECT s.* FROM web3_wallets AS s JOIN new_wallets AS n ON s.id = n.id AND s.user_id <> n.user_id) AS gone
+    WHERE t.id = gone.id
     RETURNING t.id
 ),
 put_wallets AS (
@@ -146,8 +156,11 @@ new_accounts AS (
 ),
 drop_accounts AS (
     DELETE FROM external_accounts AS t
-    WHERE (t.user_id = ANY (ARRAY(SELECT id FROM written)) OR t.id = ANY (ARRAY(SELECT id FROM new_accounts)))
-      AND NOT EXISTS (SELECT 1 FROM new_accounts AS n WHERE n.id = t.id AND n = t)
+    USING ((SELECT s.* FROM external_accounts AS s JOIN written AS w ON s.user_id = w.id
+            EXCEPT SELECT * FROM new_accounts)
+           UNION ALL
+           SELECT s.* FROM external_accounts AS s JOIN new_accounts AS n ON s.id = n.id AND s.user_id <> n.user_id) AS gone
+    WHERE t.id = gone.id
     RETURNING t.id
 ),
 put_accounts AS (

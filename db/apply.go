@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -180,7 +181,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []clerksync.Event) ([]cl
 func (s *Store) apply(ctx context.Context, ids []string, snaps []snapshotRow, dels []deletionRow) (map[string]bool, error) {
 	written := make(map[string]bool, len(snaps))
 	if err := s.ready(ctx); err != nil {
-		return nil, classify(err)
+		return nil, ctxFirst(ctx, classify(err))
 	}
 	var st *statements
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -232,13 +233,26 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []snapshotRow, de
 func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
-		return classify(err)
+		return ctxFirst(ctx, classify(err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return classify(err)
+		return ctxFirst(ctx, classify(err))
 	}
-	return classify(tx.Commit())
+	return ctxFirst(ctx, classify(tx.Commit()))
+}
+
+// ctxFirst adds ctx's end to a failure once ctx has ended: database/sql
+// then rolls the transaction back and answers sql.ErrTxDone to what
+// follows, and a connection being dialled fails with a network error
+// (classified as ErrUnavailable), where callers also need to see
+// context.Canceled (a backfill stops on it as an interruption) or the
+// deadline.
+func ctxFirst(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
 }
 
 // decide returns, for each user in events, the index of the event that

@@ -177,8 +177,9 @@ var (
 // wrong type, a number in data that Postgres's jsonb refuses, an envelope
 // time outside 1970 to 9999 (see MaxTimestamp). A NUL or a lone surrogate
 // escape in data is stored as U+FFFD (see storable).
-// The error wraps ErrNotUserEvent for another event type and ErrNoTimestamp
-// for a deletion without a timestamp.
+// The error wraps ErrNotUserEvent for another event type whose envelope
+// holds (the Event then carries its type and time), and ErrNoTimestamp for
+// a deletion without a timestamp.
 //
 // The receiver runs it on every user event before answering 2xx and the
 // worker runs it again on the queued body: one function, so that what the
@@ -195,7 +196,7 @@ func ParseEvent(deliveryID string, body []byte) (Event, error) {
 		return Event{}, fmt.Errorf("%w: no type", ErrInvalidEvent)
 	}
 	if !IsUserEvent(raw.Type) {
-		return Event{}, ErrNotUserEvent
+		return notUserEvent(deliveryID, raw)
 	}
 	// What Postgres would refuse in the stored values (data: the raw
 	// snapshot, a deletion's external_id) is repaired or refused by
@@ -225,6 +226,23 @@ func ParseEvent(deliveryID string, body []byte) (Event, error) {
 
 // parseDeletion reads a user.deleted event, which carries only the id and
 // perhaps the external_id, and is ordered by its envelope time.
+// notUserEvent checks the envelope of an event of another type as
+// ParseEnvelope would, without decoding the body again: it returns the
+// event's type and time with ErrNotUserEvent, or the envelope's error.
+func notUserEvent(deliveryID string, raw rawEnvelope) (Event, error) {
+	var data struct {
+		ID string `json:"id"`
+	}
+	if len(raw.Data) > 0 && unmarshal(raw.Data, &data) != nil {
+		return Event{}, fmt.Errorf("%w: data is not an object", ErrInvalidEvent)
+	}
+	env, err := newEnvelope(raw.Type, raw.Timestamp, data.ID)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{DeliveryID: deliveryID, Type: env.Type, Timestamp: env.Timestamp}, ErrNotUserEvent
+}
+
 func parseDeletion(deliveryID string, raw rawEnvelope) (Event, error) {
 	var del struct {
 		ID         string  `json:"id"`

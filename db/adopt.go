@@ -85,7 +85,7 @@ func hasRecord(ctx context.Context, conn *sqlx.Conn, schema string) (bool, error
 		return false, err
 	}
 	var n int
-	err = conn.GetContext(ctx, &n, `SELECT count(*) FROM `+quoteIdent(schema)+`.`+versionTable+` WHERE version_id > 0 AND is_applied`)
+	err = conn.GetContext(ctx, &n, `SELECT count(*) FROM `+pq.QuoteIdentifier(schema)+`.`+versionTable+` WHERE version_id > 0 AND is_applied`)
 	return n > 0, classify(err)
 }
 
@@ -153,7 +153,7 @@ func legacyRecordAgrees(ctx context.Context, conn *sqlx.Conn, schema string) (bo
 		return false, nil
 	}
 	var applied bool
-	err = conn.GetContext(ctx, &applied, `SELECT coalesce((SELECT is_applied FROM `+quoteIdent(schema)+`.`+legacyVersionTable+`
+	err = conn.GetContext(ctx, &applied, `SELECT coalesce((SELECT is_applied FROM `+pq.QuoteIdentifier(schema)+`.`+legacyVersionTable+`
 		WHERE version_id = 1 ORDER BY id DESC LIMIT 1), false)`)
 	return applied, classify(err)
 }

@@ -32,20 +32,20 @@ type Store struct {
 // statements are the write path's prepared statements.
 type statements struct {
 	lock, snapshots, deletions *sql.Stmt
-	// at is Store.applied when they were prepared.
+	// at is Store.applied (users written) when they were prepared.
 	at int64
 }
 
-// replanFrom is the number of events after which the write path's
-// statements are first prepared again; then again each time the events
-// applied double. Postgres plans a prepared statement once per connection
+// replanFrom is the number of users written after which the write path's
+// statements are first prepared again; then again each time that number
+// doubles. Postgres plans a prepared statement once per connection
 // (a generic plan, after five custom ones) for the tables' size at that
 // time, and keeps the plan until the tables are analysed. Prepared on a new,
 // empty mirror, the contact and tombstone steps scan their whole tables,
 // each event, however large the first sync makes them (make bench: 2.1 ms
 // an event at 4,000 users against 0.64 ms with a plan made for that size);
 // autovacuum's analyse ends that, but only a minute or more into the sync.
-// Preparing again at 1,000, 2,000, 4,000, ... events keeps the plans made
+// Preparing again at 1,000, 2,000, 4,000, ... users written keeps the plans made
 // for tables at least half their size, for a few prepares in all.
 const replanFrom = 1000
 
@@ -98,8 +98,8 @@ func (s *Store) bind(ctx context.Context, tx *sqlx.Tx) (st *statements, lock, sn
 	return st, tx.StmtContext(ctx, st.lock), tx.StmtContext(ctx, st.snapshots), tx.StmtContext(ctx, st.deletions)
 }
 
-// replan counts n events applied with st and, when the events applied have
-// doubled since st was prepared (see replanFrom), prepares the statements
+// replan counts n users written with st (a batch's events for one user
+// count once) and, when they have doubled since st was prepared (see replanFrom), prepares the statements
 // again, for the next transactions. The ones still using st finish with it:
 // database/sql closes a statement on a connection only once the connection
 // is released.
@@ -222,10 +222,11 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []snapshotRow, de
 		}
 		return nil
 	})
-	if err == nil {
-		s.replan(ctx, st, len(ids))
+	if err != nil {
+		return nil, ctxFirst(ctx, err)
 	}
-	return written, err
+	s.replan(ctx, st, len(ids))
+	return written, nil
 }
 
 // inTx runs fn in a READ COMMITTED transaction: each statement after the
@@ -233,21 +234,20 @@ func (s *Store) apply(ctx context.Context, ids []string, snaps []snapshotRow, de
 func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
-		return ctxFirst(ctx, classify(err))
+		return classify(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return ctxFirst(ctx, classify(err))
+		return classify(err)
 	}
-	return ctxFirst(ctx, classify(tx.Commit()))
+	return classify(tx.Commit())
 }
 
-// ctxFirst adds ctx's end to a failure once ctx has ended: database/sql
-// then rolls the transaction back and answers sql.ErrTxDone to what
-// follows, and a connection being dialled fails with a network error
-// (classified as ErrUnavailable), where callers also need to see
-// context.Canceled (a backfill stops on it as an interruption) or the
-// deadline.
+// ctxFirst names ctx's end as the cause of a failure that came after it.
+// Once ctx ends, database/sql rolls the transaction back and answers
+// sql.ErrTxDone to what follows, and lib/pq cancels the statement under way
+// (57014) or the dial; callers need to see context.Canceled (a backfill
+// stops on it as an interruption) or the deadline.
 func ctxFirst(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)

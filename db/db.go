@@ -152,13 +152,13 @@ func classify(err error) error {
 		case "08", "40", "53", "57", "58":
 			// connection, rollback (deadlock, serialization), resources,
 			// operator intervention, system: all pass.
-			return fmt.Errorf("%w: %v", clerksync.ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", clerksync.ErrUnavailable, err)
 		}
 		return err
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %v", clerksync.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", clerksync.ErrUnavailable, err)
 	}
 	return err
 }

@@ -94,7 +94,7 @@ func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 	}
 	if !exists {
 		// The name was checked by Open's pattern; quote it all the same.
-		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA `+quoteIdent(schema)); err != nil {
+		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA `+pq.QuoteIdentifier(schema)); err != nil {
 			return fmt.Errorf("create schema %s: %w", schema, classify(err))
 		}
 	}
@@ -186,7 +186,5 @@ func dropEmptyRecord(ctx context.Context, db *sqlx.DB, schema string) {
 	if recorded, err := hasRecord(ctx, conn, schema); err != nil || recorded {
 		return
 	}
-	conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+quoteIdent(schema)+`.`+versionTable)
+	conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+pq.QuoteIdentifier(schema)+`.`+versionTable)
 }
-
-func quoteIdent(s string) string { return `"` + s + `"` }

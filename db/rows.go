@@ -2,7 +2,6 @@ package db
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/clerksync/clerksync"
@@ -118,11 +117,6 @@ type deletionRow struct {
 }
 
 func newDeletionRow(e clerksync.Event) deletionRow {
-	r := deletionRow{ID: e.UserID, ExternalID: e.ExternalID, DeletedAt: e.Timestamp}
-	if r.ExternalID != nil && strings.ContainsRune(*r.ExternalID, 0) {
-		// Postgres text cannot hold NUL; the contract stores U+FFFD.
-		s := strings.ReplaceAll(*r.ExternalID, "\x00", "\uFFFD")
-		r.ExternalID = &s
-	}
-	return r
+	// ParseEvent stored any NUL of external_id as U+FFFD already (storable).
+	return deletionRow{ID: e.UserID, ExternalID: e.ExternalID, DeletedAt: e.Timestamp}
 }

@@ -167,11 +167,7 @@ func (h *Handler) route(ctx context.Context, d delivery, body []byte) result {
 		ev, err = clerksync.ParseEvent(d.id, body)
 	}
 	if errors.Is(err, clerksync.ErrNotUserEvent) {
-		env, err := clerksync.ParseEnvelope(body)
-		if err != nil {
-			return rejected(http.StatusBadRequest, reasonInvalidEvent, d.id, err)
-		}
-		return result{status: http.StatusOK, outcome: outcomeIgnored, deliveryID: d.id, eventType: env.Type}
+		return result{status: http.StatusOK, outcome: outcomeIgnored, deliveryID: d.id, eventType: ev.Type}
 	}
 	if err != nil {
 		return rejected(http.StatusBadRequest, reasonInvalidEvent, d.id, err)

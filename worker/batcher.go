@@ -21,12 +21,13 @@ import (
 // so that two batches of one process never hold the same user: otherwise a
 // backlog with several events per user has each executor wait, at its first
 // statement, on the other's user locks until that whole transaction commits
-// (make bench saw two executors spend most of a batch waiting so).
+// (make bench saw two executors spend most of a batch waiting so). A
+// retried event, applied in a transaction of its own (see run), goes to its
+// user's executor too.
 type batcher struct {
 	mirror   clerksync.Mirror
-	requests []chan *request // one per executor
+	lanes    []lane // one per executor
 	seed     maphash.Seed
-	solo     chan *request // events applied in a transaction of their own
 	maxBatch int
 	timeout  time.Duration
 	hooks    batchHooks
@@ -52,6 +53,11 @@ type batchHooks struct {
 	unavailable func(cause error)
 }
 
+// lane is one executor's way in: events to batch, and events to apply alone.
+type lane struct {
+	requests, solo chan *request
+}
+
 type request struct {
 	event clerksync.Event
 	done  chan result // buffered: an executor never blocks on a gone caller
@@ -64,12 +70,12 @@ type result struct {
 
 func newBatcher(m clerksync.Mirror, executors, maxBatch int, hooks batchHooks) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	requests := make([]chan *request, executors)
-	for i := range requests {
-		requests[i] = make(chan *request)
+	lanes := make([]lane, executors)
+	for i := range lanes {
+		lanes[i] = lane{requests: make(chan *request), solo: make(chan *request)}
 	}
 	return &batcher{
-		mirror: m, requests: requests, seed: maphash.MakeSeed(), solo: make(chan *request), maxBatch: maxBatch,
+		mirror: m, lanes: lanes, seed: maphash.MakeSeed(), maxBatch: maxBatch,
 		timeout: 30 * time.Second, hooks: hooks, stop: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
@@ -77,9 +83,9 @@ func newBatcher(m clerksync.Mirror, executors, maxBatch int, hooks batchHooks) *
 
 // start runs the executors until close.
 func (b *batcher) start() {
-	for _, requests := range b.requests {
+	for _, l := range b.lanes {
 		b.wg.Add(1)
-		go b.execute(requests)
+		go b.execute(l)
 	}
 }
 
@@ -108,9 +114,10 @@ func (b *batcher) close(ctx context.Context) {
 // be retried.
 func (b *batcher) apply(ctx context.Context, e clerksync.Event, solo bool) (clerksync.Outcome, error) {
 	r := &request{event: e, done: make(chan result, 1)}
-	queue := b.requests[maphash.String(b.seed, e.UserID)%uint64(len(b.requests))]
+	l := b.lanes[maphash.String(b.seed, e.UserID)%uint64(len(b.lanes))]
+	queue := l.requests
 	if solo {
-		queue = b.solo
+		queue = l.solo
 	}
 	select {
 	case queue <- r:
@@ -127,15 +134,15 @@ func (b *batcher) apply(ctx context.Context, e clerksync.Event, solo bool) (cler
 	}
 }
 
-func (b *batcher) execute(requests chan *request) {
+func (b *batcher) execute(l lane) {
 	defer b.wg.Done()
 	batch := make([]*request, 0, b.maxBatch)
 	for {
 		select {
-		case r := <-b.solo:
+		case r := <-l.solo:
 			b.run(append(batch[:0], r))
 			continue
-		case r := <-requests:
+		case r := <-l.requests:
 			batch = append(batch[:0], r)
 		case <-b.stop:
 			return
@@ -143,7 +150,7 @@ func (b *batcher) execute(requests chan *request) {
 	collect:
 		for len(batch) < b.maxBatch {
 			select {
-			case r := <-requests:
+			case r := <-l.requests:
 				batch = append(batch, r)
 			default:
 				break collect

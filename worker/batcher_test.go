@@ -141,8 +141,8 @@ func (f *overlapMirror) ApplyEvents(_ context.Context, events []clerksync.Event)
 }
 
 // TestExecutorsNeverShareAUser: with several events per user arriving all
-// the time, each user's events go to one executor, so that two batches
-// never wait on each other's user locks.
+// the time, retried ones among them, each user's events go to one
+// executor, so that two transactions never wait on each other's user locks.
 func TestExecutorsNeverShareAUser(t *testing.T) {
 	m := &overlapMirror{inFlight: map[string]int{}}
 	b := testBatcherOf(m, 4, 4)
@@ -151,11 +151,19 @@ func TestExecutorsNeverShareAUser(t *testing.T) {
 	for range 50 {
 		es = append(es, events(8)...)
 	}
-	for i, err := range applyAll(b, es, false) {
-		if err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
+	var wg sync.WaitGroup
+	for _, solo := range []bool{false, true} { // retried events too, alongside the batches
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, err := range applyAll(b, es, solo) {
+				if err != nil {
+					t.Errorf("event %d (solo %v): %v", i, solo, err)
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	if m.overlaps > 0 {
 		t.Errorf("%d times a batch held a user another batch held (of %d batches)", m.overlaps, m.calls)
 	}

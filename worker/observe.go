@@ -28,11 +28,8 @@ var maxLag = lagBuckets[len(lagBuckets)-1]
 // "failed"}. An event older than maxLag is observed as maxLag: it still
 // counts (in the top bucket, "a day or more"), but adds at most a day to the
 // sum, not the years a 2022 event would, which made the average useless.
-func observeLag(ctx context.Context, h prometheus.Observer, emitted, now time.Time) {
-	if emitted.IsZero() {
-		return
-	}
-	if retried, _ := asynq.GetRetryCount(ctx); retried > 0 {
+func observeLag(h prometheus.Observer, emitted, now time.Time, retried int) {
+	if emitted.IsZero() || retried > 0 {
 		return
 	}
 	lag := now.Sub(emitted).Seconds()

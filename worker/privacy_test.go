@@ -1,21 +1,21 @@
 package worker_test
 
 import (
-	"github.com/clerksync/clerksync/worker/payload"
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/clerksync/clerksync"
 	"github.com/clerksync/clerksync/db"
 	"github.com/clerksync/clerksync/worker"
+	"github.com/clerksync/clerksync/worker/payload"
 )
 
 // personalBody is a user event whose personal values all carry tag.
@@ -30,10 +30,9 @@ func personalBody(typ, userID, tag string, updatedAt int64) []byte {
 		typ, updatedAt, userID, tag, tag, tag, tag, tag, tag, tag, tag, updatedAt)
 }
 
-// redisValues dumps every key of the DB and every value in it, as text.
 // decompressedFields returns the decompressed text of every compressed
-// payload among the bytes fields of a protobuf message (Asynq's task
-// message), recursively.
+// payload among the top-level bytes fields of a protobuf message (Asynq's
+// task message, and the worker registry's WorkerInfo).
 func decompressedFields(m []byte) string {
 	var out strings.Builder
 	for len(m) > 0 {
@@ -64,6 +63,7 @@ func decompressedFields(m []byte) string {
 	return out.String()
 }
 
+// redisValues dumps every key of the DB and every value in it, as text.
 func redisValues(t *testing.T, opt asynq.RedisConnOpt) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -84,11 +84,17 @@ func redisValues(t *testing.T, opt asynq.RedisConnOpt) map[string]string {
 		case "hash":
 			var h map[string]string
 			h, err = c.HGetAll(ctx, key).Result()
-			// Task payloads are stored compressed: the scan reads them as
-			// the worker would, so that a compressed value is found too.
-			if m, ok := h["msg"]; ok {
-				h["msg (decompressed payloads)"] = decompressedFields([]byte(m))
+			// Task payloads are stored compressed, in task messages ("msg")
+			// and in the worker registry's entries: the scan reads every
+			// field as the worker would, so that a compressed value is
+			// found too.
+			decoded := map[string]string{}
+			for f, m := range h {
+				if d := decompressedFields([]byte(m)); d != "" {
+					decoded[f+" (decompressed payloads)"] = d
+				}
 			}
+			maps.Copy(h, decoded)
 			v = h
 		case "list":
 			v, err = c.LRange(ctx, key, 0, -1).Result()

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clerksync/clerksync"
-	"github.com/clerksync/clerksync/worker/payload"
 )
 
 // Options configure a Server.
@@ -282,10 +281,10 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	defer s.active.Add(-1)
 	start := time.Now()
 	id, _ := asynq.GetTaskID(ctx)
-	ev, err := parseTask(id, t)
+	ev, body, err := parseTask(id, t)
 	if err != nil {
 		s.metrics.applies.WithLabelValues(eventTypeLabel(t.Type()), outcomeFailed).Inc()
-		if body, derr := payload.Decode(t.Payload()); derr == nil {
+		if body != nil {
 			s.privacy.recordPoison(ctx, id, body)
 		}
 		return fmt.Errorf("task %s: %w: %w", id, err, asynq.SkipRetry)
@@ -317,7 +316,7 @@ func (s *Server) handle(ctx context.Context, t *asynq.Task) error {
 	now := time.Now()
 	s.metrics.applies.WithLabelValues(ev.Type, string(outcome)).Inc()
 	s.metrics.duration.Observe(now.Sub(start).Seconds())
-	observeLag(ctx, s.metrics.lag, ev.Timestamp, now)
+	observeLag(s.metrics.lag, ev.Timestamp, now, retried)
 	s.log.Debug("event applied", "delivery_id", id, "event_type", ev.Type, "user_id", ev.UserID, "outcome", outcome)
 	if outcome == clerksync.Stale && ev.User != nil {
 		return fmt.Errorf("task %s: stale snapshot, not kept: %w", id, asynq.RevokeTask)

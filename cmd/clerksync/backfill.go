@@ -53,16 +53,11 @@ func cmdBackfill(ctx context.Context, e *Env, args []string) error {
 	rateFlag := fs.String("rate", "", "Backend API requests per second (`R`), or unlimited (overrides CLERK_API_RATE; default: from the key)")
 	pageSize := fs.Int("page-size", clerkapi.MaxPageSize, "users per request (`N`, at most 500)")
 	parallel := fs.Int("parallel", backfill.DefaultParallel, "transactions applying a page at once (`N`)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.Stderr, "clerksync backfill: unexpected argument %q\n", fs.Arg(0))
-		return &exitError{code: 2}
-	}
 	if *pageSize < 1 || *pageSize > clerkapi.MaxPageSize || *parallel < 1 {
-		fmt.Fprintln(e.Stderr, "clerksync backfill: --page-size must be 1 to 500 and --parallel at least 1")
-		return &exitError{code: 2}
+		return usageError("--page-size must be 1 to 500 and --parallel at least 1 (clerksync backfill -h)")
 	}
 	cfg, log, client, err := clerkCommand(e, *rateFlag)
 	if err != nil {
@@ -110,7 +105,7 @@ func clerkCommand(e *Env, rateFlag string) (config.Config, *slog.Logger, *clerka
 	}
 	if rateFlag != "" {
 		if _, err := config.ParseRate(rateFlag); err != nil {
-			return cfg, nil, nil, &exitError{code: 2, msg: "--rate: " + err.Error()}
+			return cfg, nil, nil, usageError("--rate: %v", err)
 		}
 		cfg.ClerkAPIRate = rateFlag
 	}

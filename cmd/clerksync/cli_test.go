@@ -105,6 +105,12 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"TasksDeleteTwo", []string{"tasks", "delete", "msg_1", "msg_2"}, "want one task ID"},
 		{"TasksUnknownFlag", []string{"tasks", "ls", "--format", "x"}, "(clerksync tasks ls -h lists the flags)"},
 		{"HealthcheckBadTimeout", []string{"healthcheck", "--timeout", "0s"}, "--timeout: want a positive duration"},
+		{"MigrateArgument", []string{"migrate", "now"}, `unexpected argument "now" (clerksync migrate -h)`},
+		{"TasksNothing", []string{"tasks"}, "want a subcommand: ls, show, run, delete or stats"},
+		{"BackfillArgument", []string{"backfill", "all"}, `unexpected argument "all" (clerksync backfill -h)`},
+		{"BackfillPageSize", []string{"backfill", "--page-size", "501"}, "--page-size must be 1 to 500"},
+		{"ReconcileArgument", []string{"reconcile", "now"}, `unexpected argument "now" (clerksync reconcile -h)`},
+		{"ReconcileGrace", []string{"reconcile", "--grace", "-1s"}, "--grace and --max-delete not negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, map[string]string{"CLERK_WEBHOOK_SIGNING_SECRET": testSecret}, tc.args...)

@@ -12,7 +12,7 @@ func cmdMigrate(ctx context.Context, e *Env, args []string) error {
 		"(default clerk; created if missing), recording them in its table clerksync_migrations.\n"+
 		"Touches nothing outside that schema, so it can share an application's database.\n"+
 		"Safe to run again and from several processes at once: one applies, the others wait.")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	cfg, err := e.Config()

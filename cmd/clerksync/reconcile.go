@@ -52,16 +52,11 @@ func cmdReconcile(ctx context.Context, e *Env, args []string) error {
 	maxDelete := fs.Int("max-delete", 0, "remove at most `N` mirrored users Clerk no longer has; above it none (0: 10% of the mirror, at least 100)")
 	rateFlag := fs.String("rate", "", "Backend API requests per second (`R`), or unlimited (overrides CLERK_API_RATE; default: from the key)")
 	pageSize := fs.Int("page-size", clerkapi.MaxPageSize, "users per request (`N`, at most 500)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.Stderr, "clerksync reconcile: unexpected argument %q\n", fs.Arg(0))
-		return &exitError{code: 2}
-	}
 	if *pageSize < 1 || *pageSize > clerkapi.MaxPageSize || *grace < 0 || *maxDelete < 0 {
-		fmt.Fprintln(e.Stderr, "clerksync reconcile: --page-size must be 1 to 500, --grace and --max-delete not negative")
-		return &exitError{code: 2}
+		return usageError("--page-size must be 1 to 500, --grace and --max-delete not negative (clerksync reconcile -h)")
 	}
 	cfg, log, client, err := clerkCommand(e, *rateFlag)
 	if err != nil {

@@ -48,8 +48,7 @@ var taskStates = []string{"pending", "active", "scheduled", "retry", "archived",
 
 func cmdTasks(ctx context.Context, e *Env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.Stderr, tasksHelp)
-		return &exitError{code: 2}
+		return usageError("want a subcommand: ls, show, run, delete or stats (clerksync tasks -h)")
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {

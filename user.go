@@ -12,7 +12,7 @@ import (
 // users column, and where Clerk's key is the column's name the value is
 // decoded straight into it; so mirroring one more such field is a migration,
 // a field here and its line in the upsert's SET list
-// (db/sql/apply_snapshots.sql; a test checks that list against the table).
+// (db/sql/apply.sql; a test checks that list against the table).
 //
 // Absent values are SQL NULL and encode so: a nil *string (an empty one is
 // kept as ""), an empty string under omitempty (Clerk's "" ids), a zero

@@ -2,13 +2,16 @@ package db
 
 import _ "embed"
 
-// The write path's statements, in sql/ so that they read (and paste into
-// psql) as SQL; each file's comment says what it does.
+// The write path's SQL, in sql/ so that it reads (and pastes into psql) as
+// SQL; each file's comment says what it does.
 var (
 	//go:embed sql/lock_users.sql
 	lockUsersSQL string
-	//go:embed sql/apply_snapshots.sql
-	applySnapshotsSQL string
-	//go:embed sql/apply_deletions.sql
-	applyDeletionsSQL string
+	// applyFunctionSQL creates clerksync_apply, the whole write path of a
+	// batch; Migrate installs it (installWritePath).
+	//go:embed sql/apply.sql
+	applyFunctionSQL string
 )
+
+// applySQL calls clerksync_apply (sql/apply.sql) with a batch.
+const applySQL = `SELECT * FROM clerksync_apply($1, $2, $3, $4, $5, $6, $7)`

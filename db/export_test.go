@@ -2,10 +2,9 @@ package db
 
 import (
 	"database/sql/driver"
-
-	"fmt"
-	"github.com/lib/pq"
 	"strings"
+
+	"github.com/lib/pq"
 
 	"github.com/clerksync/clerksync"
 )
@@ -21,8 +20,8 @@ func PinnedConnector(dsn, schema string) (driver.Connector, error) {
 	return pinnedConnector{Connector: c, schema: schema}, nil
 }
 
-// PgbenchScript renders the write path's single-event transaction (BEGIN,
-// the user's advisory lock, the snapshot statement, COMMIT) as a pgbench
+// PgbenchScript renders the write path's single-event transaction (one call
+// of clerksync_apply, its own transaction) as a pgbench
 // script applying u again and again, with the user and contact ids made
 // distinct per transaction by the variable :uid, so that Postgres's own
 // rate for this shape can be measured beside the worker's (make bench).
@@ -44,20 +43,13 @@ func PgbenchScript(u *clerksync.User, marker string) (string, error) {
 	literal := func(b []byte) string {
 		return "'" + strings.ReplaceAll(strings.ReplaceAll(string(b), marker, ":uid-"), "'", "''") + "'"
 	}
-	// Without its comments, which name the parameters too.
-	var stmt []string
-	for _, line := range strings.Split(applySnapshotsSQL, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			stmt = append(stmt, line)
-		}
+	args := []string{"ARRAY[" + literal([]byte(u.ID)) + "]"}
+	for _, b := range p {
+		args = append(args, literal(b))
 	}
-	apply := strings.Join(stmt, "\n")
-	for i := len(p); i >= 1; i-- {
-		apply = strings.ReplaceAll(apply, fmt.Sprintf("$%d", i), literal(p[i-1]))
-	}
-	return "\\set uid random(1, 1000000)\nBEGIN;\n" +
-		"SELECT pg_advisory_xact_lock(1668049779, hashtext('" + strings.ReplaceAll(u.ID, marker, ":uid-") + "'));\n" +
-		strings.TrimSpace(apply) + ";\nCOMMIT;\n", nil
+	args = append(args, "'[]'")
+	return "\\set uid random(1, 1000000)\n" +
+		"SELECT * FROM clerksync_apply(" + strings.Join(args, ", ") + ");\n", nil
 }
 
 func ownedBy[T any](userID string, cs []T, user func(*T) *string) []T {

@@ -63,7 +63,33 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 	for _, r := range results {
 		applied = append(applied, r.Source.Version)
 	}
+	if err := installWritePath(ctx, db); err != nil {
+		return applied, err
+	}
 	return applied, nil
+}
+
+// installWritePath creates or replaces clerksync_apply (sql/apply.sql) in
+// the connection's schema, on every run: unlike a numbered migration it is
+// code, the write path of the clerksync that migrates, so a new version
+// brings its own. It holds the migration lock, because two concurrent
+// CREATE OR REPLACE of one function fail ("tuple concurrently updated").
+// Workers still running an older clerksync call the new definition, whose
+// arguments stay the same (TestWritePathIsInstalled).
+func installWritePath(ctx context.Context, db *sqlx.DB) error {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockID)); err != nil {
+		return fmt.Errorf("lock: %w", classify(err))
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
+	if _, err := conn.ExecContext(ctx, applyFunctionSQL); err != nil {
+		return fmt.Errorf("install clerksync_apply: %w", classify(err))
+	}
+	return nil
 }
 
 // prepare creates the schema and adopts an earlier install, under the

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/clerksync/clerksync"
+
 	"github.com/clerksync/clerksync/db"
 	"github.com/clerksync/clerksync/internal/testenv"
 )
@@ -409,4 +411,46 @@ func currentDatabase(t *testing.T, conn *sqlx.DB) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// TestWritePathIsInstalled: every migrate run installs the write path of
+// the clerksync running it (clerksync_apply), replacing an older one, and a
+// store without it says what to run.
+func TestWritePathIsInstalled(t *testing.T) {
+	store, conn := newStore(t)
+	ev := fixture(t, "01-user.created.clerk-docs-example.json")
+	functions := func() int {
+		return count(t, conn, `SELECT count(*) FROM pg_proc WHERE proname = 'clerksync_apply' AND pronamespace = 'clerk'::regnamespace`)
+	}
+	if n := functions(); n != 1 {
+		t.Fatalf("%d clerksync_apply after migrate", n)
+	}
+
+	// An older definition (here one that fails) is replaced by the next run.
+	if _, err := conn.Exec(`CREATE OR REPLACE FUNCTION clerksync_apply(user_ids text[], snapshots jsonb,
+		emails jsonb, phones jsonb, wallets jsonb, accounts jsonb, deletions jsonb)
+		RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'old write path'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ApplyEvents(context.Background(), []clerksync.Event{ev}); err == nil || !strings.Contains(err.Error(), "old write path") {
+		t.Fatalf("apply with the old definition: %v", err)
+	}
+	if applied := mustMigrate(t, conn, ""); len(applied) != 0 {
+		t.Fatalf("applied %v", applied)
+	}
+	if got := apply(t, store, ev); got[0] != clerksync.Applied {
+		t.Fatalf("after migrate: %v", got)
+	}
+	if n := functions(); n != 1 {
+		t.Fatalf("%d clerksync_apply after a second migrate", n)
+	}
+
+	// Without it, a new store's first apply names the command.
+	if _, err := conn.Exec(`DROP FUNCTION clerksync_apply`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.NewStore(conn).ApplyEvents(context.Background(), []clerksync.Event{ev})
+	if err == nil || !strings.Contains(err.Error(), "run clerksync migrate") {
+		t.Fatalf("apply without clerksync_apply: %v", err)
+	}
 }

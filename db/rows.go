@@ -7,7 +7,7 @@ import (
 	"github.com/clerksync/clerksync"
 )
 
-// snapshotRow is a users row as apply_snapshots.sql reads it: the user's own
+// snapshotRow is a users row as clerksync_apply (sql/apply.sql) reads it: the user's own
 // columns (clerksync.User's json tags are the column names) and the three
 // the store adds. raw is spliced in by encodeSnapshots.
 type snapshotRow struct {
@@ -19,7 +19,7 @@ type snapshotRow struct {
 
 // snapshotOrder is what orders two snapshots of a user: Clerk's updated_at,
 // then the envelope timestamp, then the delivery id (byte-wise), as the
-// guard in apply_snapshots.sql compares them with the stored row. A
+// guard in sql/apply.sql compares them with the stored row. A
 // backfill's snapshot has neither timestamp nor delivery id (whatever its
 // Event holds), so it loses every tie to a webhook's.
 type snapshotOrder struct {
@@ -57,11 +57,11 @@ func newSnapshotRow(e clerksync.Event) snapshotRow {
 	return snapshotRow{User: e.User, Source: source, EventTimestamp: o.timestamp, DeliveryID: o.deliveryID}
 }
 
-// snapshotParams are apply_snapshots.sql's $1 to $5: one JSON array of rows
+// snapshotParams are clerksync_apply's snapshots to accounts: one JSON array of rows
 // per table.
 type snapshotParams [5][]byte
 
-// encodeSnapshots renders a batch for apply_snapshots.sql. raw, several KB
+// encodeSnapshots renders a batch for clerksync_apply. raw, several KB
 // per user, is spliced in as received rather than handed to encoding/json,
 // which would validate and compact every byte of it again: it is valid
 // JSON already, since DecodeUser produced it by parsing exactly those bytes.
@@ -109,7 +109,7 @@ func encodeSnapshots(rows []snapshotRow) (snapshotParams, error) {
 	return p, nil
 }
 
-// deletionRow is a deleted_users row as apply_deletions.sql reads it.
+// deletionRow is a deleted_users row as clerksync_apply reads it.
 type deletionRow struct {
 	ID         string    `json:"id"`
 	ExternalID *string   `json:"external_id"`

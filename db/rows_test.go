@@ -61,13 +61,13 @@ func jsonTags(typ reflect.Type) []string {
 // snapshot statement names columns, sets every users column but the key.
 func TestUpsertSetsEveryColumn(t *testing.T) {
 	_, conn := newStore(t)
-	sql, err := os.ReadFile("sql/apply_snapshots.sql")
+	sql, err := os.ReadFile("sql/apply.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := regexp.MustCompile(`(?s)DO UPDATE SET(.*?)\n\s*-- The ordering guard`).FindSubmatch(sql)
 	if set == nil {
-		t.Fatal("no SET list in apply_snapshots.sql")
+		t.Fatal("no SET list in apply.sql")
 	}
 	var got []string
 	for _, m := range regexp.MustCompile(`(\w+) = excluded\.(\w+)`).FindAllStringSubmatch(string(set[1]), -1) {

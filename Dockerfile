@@ -29,7 +29,9 @@ USER nonroot:nonroot
 ENV LISTEN_ADDR=:8080
 EXPOSE 8080
 # No shell or curl here: the binary asks its own /readyz (Postgres and Redis
-# answer). One-shot commands (migrate, import) exit before the first check.
+# answer). One-shot commands serve no /readyz: migrate and a small import exit
+# before the first check, but a backfill, a reconcile or a large import would
+# be marked unhealthy, so run those with docker run --no-healthcheck.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["/usr/local/bin/clerksync", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/clerksync"]

@@ -77,19 +77,12 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 // Workers still running an older clerksync call the new definition, whose
 // arguments stay the same (TestWritePathIsInstalled).
 func installWritePath(ctx context.Context, db *sqlx.DB) error {
-	conn, err := db.Connx(ctx)
-	if err != nil {
-		return classify(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockID)); err != nil {
-		return fmt.Errorf("lock: %w", classify(err))
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
-	if _, err := conn.ExecContext(ctx, applyFunctionSQL); err != nil {
-		return fmt.Errorf("install clerksync_apply: %w", classify(err))
-	}
-	return nil
+	return withMigrateLock(ctx, db, func(conn *sqlx.Conn) error {
+		if _, err := conn.ExecContext(ctx, applyFunctionSQL); err != nil {
+			return fmt.Errorf("install clerksync_apply: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // prepare creates the schema and adopts an earlier install, under the
@@ -97,6 +90,12 @@ func installWritePath(ctx context.Context, db *sqlx.DB) error {
 // schema and an adoption must be recorded once. goose takes the same lock
 // afterwards, on its own connection.
 func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
+	return withMigrateLock(ctx, db, func(conn *sqlx.Conn) error { return prepareLocked(ctx, conn, schema) })
+}
+
+// withMigrateLock runs fn on a connection of its own holding the migration
+// lock, which it takes first (waiting for another run to finish).
+func withMigrateLock(ctx context.Context, db *sqlx.DB, fn func(*sqlx.Conn) error) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
 		return classify(err)
@@ -106,6 +105,11 @@ func prepare(ctx context.Context, db *sqlx.DB, schema string) error {
 		return fmt.Errorf("lock: %w", classify(err))
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
+	return fn(conn)
+}
+
+// prepareLocked is prepare's work, done with the lock held.
+func prepareLocked(ctx context.Context, conn *sqlx.Conn, schema string) error {
 	// Decided first, so that a refusal creates no schema.
 	adopt, err := needsAdoption(ctx, conn, schema)
 	if err != nil {
@@ -200,17 +204,11 @@ func duplicateError(ctx context.Context, db *sqlx.DB, schema string, pqErr *pq.E
 // matters more than the tidying.
 func dropEmptyRecord(ctx context.Context, db *sqlx.DB, schema string) {
 	ctx = context.WithoutCancel(ctx)
-	conn, err := db.Connx(ctx)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockID)); err != nil {
-		return
-	}
-	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(migrateLockID))
-	if recorded, err := hasRecord(ctx, conn, schema); err != nil || recorded {
-		return
-	}
-	conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+pq.QuoteIdentifier(schema)+`.`+versionTable)
+	withMigrateLock(ctx, db, func(conn *sqlx.Conn) error {
+		if recorded, err := hasRecord(ctx, conn, schema); err != nil || recorded {
+			return err
+		}
+		_, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS `+pq.QuoteIdentifier(schema)+`.`+versionTable)
+		return err
+	})
 }

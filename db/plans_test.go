@@ -20,7 +20,7 @@ import (
 // each connection keeps the plan it made for empty tables, and every event
 // scans the whole contact tables; and a plan made after ANALYZE, which
 // guesses 100 rows for each jsonb_populate_recordset, hashes them against
-// sequential scans of the contact tables (clerksync_apply's SET list).
+// sequential scans of the contact tables (clerksync_apply's SET enable_seqscan = off).
 func TestPlansFollowTheMirrorsGrowth(t *testing.T) {
 	store, conn := newStore(t)
 	body, err := os.ReadFile(filepath.Join("..", "testdata", "21-user.updated.composed-multi-contact.json"))

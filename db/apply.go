@@ -37,12 +37,8 @@ func (s *Store) prepared(ctx context.Context) (*sql.Stmt, error) {
 		return s.apply, nil
 	}
 	st, err := s.db.PrepareContext(ctx, applySQL)
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "42883" { // undefined_function
-		return nil, fmt.Errorf("the mirror has no clerksync_apply function (%s): run clerksync migrate", pqErr.Message)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", classify(err))
+		return nil, fmt.Errorf("prepare: %w", unmigrated(classify(err)))
 	}
 	s.apply = st
 	return st, nil
@@ -120,7 +116,7 @@ func (s *Store) write(ctx context.Context, ids []string, snaps []snapshotRow, de
 	}
 	rows, err := st.QueryContext(ctx, pq.Array(ids), p[0], p[1], p[2], p[3], p[4], d)
 	if err != nil {
-		return nil, ctxFirst(ctx, classify(fmt.Errorf("apply: %w", err)))
+		return nil, ctxFirst(ctx, unmigrated(classify(fmt.Errorf("apply: %w", err))))
 	}
 	defer rows.Close()
 	written := make(map[string]bool, len(snaps))
@@ -131,7 +127,8 @@ func (s *Store) write(ctx context.Context, ids []string, snaps []snapshotRow, de
 		}
 		written[id] = true
 	}
-	// A failure inside the function can come after the first row.
+	// The function hands back its rows once it is done, so its own failures
+	// come with the call; the commit's come after the rows.
 	if err := rows.Err(); err != nil {
 		return nil, ctxFirst(ctx, classify(fmt.Errorf("apply: %w", err)))
 	}
@@ -139,10 +136,11 @@ func (s *Store) write(ctx context.Context, ids []string, snaps []snapshotRow, de
 }
 
 // ctxFirst names ctx's end as the cause of a failure that came after it.
-// Once ctx ends, database/sql rolls the transaction back and answers
-// sql.ErrTxDone to what follows, and lib/pq cancels the statement under way
-// (57014) or the dial; callers need to see context.Canceled (a backfill
-// stops on it as an interruption) or the deadline.
+// Once ctx ends, lib/pq cancels the call under way (57014) or the dial, and
+// database/sql answers what follows with its own errors; callers need to
+// see context.Canceled (a backfill stops on it as an interruption) or the
+// deadline. The call may have committed just before: applying is
+// idempotent, so a retry is harmless.
 func ctxFirst(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)

@@ -2,9 +2,11 @@ package db
 
 import _ "embed"
 
-// The write path's SQL, in sql/ so that it reads (and pastes into psql) as
-// SQL; each file's comment says what it does.
+// SQL in sql/, so that it reads (and pastes into psql) as SQL; each file's
+// comment says what it does.
 var (
+	// lockUsersSQL takes the import's user locks, the ones clerksync_apply
+	// takes for the write path (TestOneUserLock holds the two together).
 	//go:embed sql/lock_users.sql
 	lockUsersSQL string
 	// applyFunctionSQL creates clerksync_apply, the whole write path of a

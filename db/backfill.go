@@ -143,11 +143,13 @@ func (s *Store) LastReconcile(ctx context.Context) (clerksync.ReconcileStatus, e
 	return r, nil
 }
 
-// unmigrated says what to do when the backfill's tables are missing: the
-// schema predates migration 00003.
+// unmigrated says what to do when a table or clerksync_apply is missing:
+// the schema predates the migration that makes it. (database/sql prepares
+// the write path's call again on each new connection, so a missing function
+// can surface on any call.)
 func unmigrated(err error) error {
 	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "42P01" {
+	if errors.As(err, &pqErr) && (pqErr.Code == "42P01" || pqErr.Code == "42883") { // undefined_table, undefined_function
 		return fmt.Errorf("%w (run clerksync migrate first)", err)
 	}
 	return err

@@ -69,7 +69,9 @@ func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 
 // withSearchPath adds the schema to the URL as a run-time parameter, which
 // lib/pq passes to the server at connection start. It replaces any
-// search_path the URL names: the mirror's schema alone is on the path.
+// search_path the URL names: the mirror's schema alone is on the path. It
+// also asks for READ COMMITTED transactions, over a database or role
+// default of another level, as the write path needs (sql/apply.sql).
 func withSearchPath(databaseURL, schema string) (string, error) {
 	if !schemaName.MatchString(schema) {
 		return "", fmt.Errorf("database schema %q: want a lower-case SQL identifier", schema)
@@ -80,6 +82,7 @@ func withSearchPath(databaseURL, schema string) (string, error) {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	q.Set("default_transaction_isolation", "read committed")
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

@@ -2,11 +2,13 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
+	"strconv"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -69,15 +71,40 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 	return applied, nil
 }
 
+// writePathNumber reads the number of a write path definition from its
+// comment ("clerksync write path N").
+func writePathNumber(text string) (int, error) {
+	m := writePathComment.FindStringSubmatch(text)
+	if m == nil {
+		return 0, errors.New("no write path number")
+	}
+	return strconv.Atoi(m[1])
+}
+
+var writePathComment = regexp.MustCompile(`'?clerksync write path (\d+)'?`)
+
 // installWritePath creates or replaces clerksync_apply (sql/apply.sql) in
 // the connection's schema, on every run: unlike a numbered migration it is
 // code, the write path of the clerksync that migrates, so a new version
 // brings its own. It holds the migration lock, because two concurrent
 // CREATE OR REPLACE of one function fail ("tuple concurrently updated").
+// A definition of a higher number, a newer release's, is left in place.
 // Workers still running an older clerksync call the new definition, whose
 // arguments stay the same (TestWritePathIsInstalled).
 func installWritePath(ctx context.Context, db *sqlx.DB) error {
+	ours, err := writePathNumber(applyFunctionSQL)
+	if err != nil {
+		return err
+	}
 	return withMigrateLock(ctx, db, func(conn *sqlx.Conn) error {
+		var comment sql.NullString
+		if err := conn.GetContext(ctx, &comment, `SELECT obj_description(p.oid, 'pg_proc') FROM pg_catalog.pg_proc AS p
+			WHERE p.proname = 'clerksync_apply' AND p.pronamespace = current_schema()::regnamespace`); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read clerksync_apply: %w", classify(err))
+		}
+		if installed, err := writePathNumber(comment.String); err == nil && installed > ours {
+			return nil // a newer release's; see sql/apply.sql
+		}
 		if _, err := conn.ExecContext(ctx, applyFunctionSQL); err != nil {
 			return fmt.Errorf("install clerksync_apply: %w", classify(err))
 		}

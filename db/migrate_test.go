@@ -445,6 +445,18 @@ func TestWritePathIsInstalled(t *testing.T) {
 		t.Fatalf("%d clerksync_apply after a second migrate", n)
 	}
 
+	// A newer release's definition (a higher number) is left in place.
+	if _, err := conn.Exec(`CREATE OR REPLACE FUNCTION clerksync_apply(user_ids text[], snapshots jsonb,
+		emails jsonb, phones jsonb, wallets jsonb, accounts jsonb, deletions jsonb)
+		RETURNS SETOF text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'newer write path'; END $$;
+		COMMENT ON FUNCTION clerksync_apply(text[], jsonb, jsonb, jsonb, jsonb, jsonb, jsonb) IS 'clerksync write path 999'`); err != nil {
+		t.Fatal(err)
+	}
+	mustMigrate(t, conn, "")
+	if _, err := store.ApplyEvents(context.Background(), []clerksync.Event{ev}); err == nil || !strings.Contains(err.Error(), "newer write path") {
+		t.Fatalf("a newer definition was replaced: %v", err)
+	}
+
 	// Without it, a new store's first apply names the command.
 	if _, err := conn.Exec(`DROP FUNCTION clerksync_apply`); err != nil {
 		t.Fatal(err)
@@ -452,5 +464,41 @@ func TestWritePathIsInstalled(t *testing.T) {
 	_, err := db.NewStore(conn).ApplyEvents(context.Background(), []clerksync.Event{ev})
 	if err == nil || !strings.Contains(err.Error(), "run clerksync migrate") {
 		t.Fatalf("apply without clerksync_apply: %v", err)
+	}
+}
+
+// TestWritePathNeedsReadCommitted: a database whose default is REPEATABLE
+// READ still gets READ COMMITTED on clerksync's connections, and the write
+// path refuses a transaction of another level rather than read a snapshot
+// older than its locks.
+func TestWritePathNeedsReadCommitted(t *testing.T) {
+	url, app := appDB(t)
+	var name string
+	if err := app.Get(&name, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Exec(`ALTER DATABASE ` + name + ` SET default_transaction_isolation = 'repeatable read'`); err != nil {
+		t.Fatal(err)
+	}
+	conn := openSchema(t, url, "")
+	mustMigrate(t, conn, "")
+	var level string
+	if err := conn.Get(&level, `SHOW transaction_isolation`); err != nil || level != "read committed" {
+		t.Fatalf("clerksync's connection: %q, %v", level, err)
+	}
+	if got := apply(t, db.NewStore(conn), fixture(t, "01-user.created.clerk-docs-example.json")); got[0] != clerksync.Applied {
+		t.Fatalf("apply: %v", got)
+	}
+	tx, err := conn.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec(`SELECT * FROM clerksync_apply('{user_rr}', '[]', '[]', '[]', '[]', '[]', '[{"id": "user_rr", "deleted_at": "2025-01-01T00:00:00Z"}]')`)
+	if err == nil || !strings.Contains(err.Error(), "needs READ COMMITTED, not repeatable read") {
+		t.Fatalf("under REPEATABLE READ: %v", err)
 	}
 }

@@ -58,7 +58,7 @@ func jsonTags(typ reflect.Type) []string {
 }
 
 // TestUpsertSetsEveryColumn: the upsert's SET list, the one place the
-// snapshot statement names columns, sets every users column but the key.
+// write path (sql/apply.sql) names columns, sets every users column but the key.
 func TestUpsertSetsEveryColumn(t *testing.T) {
 	_, conn := newStore(t)
 	sql, err := os.ReadFile("sql/apply.sql")
@@ -131,5 +131,27 @@ func TestContactRowsReplacedWhole(t *testing.T) {
 	want := [][]any{{"idn_1", "user_a", "verified"}, {"idn_2", "user_a", "verified"}, {"idn_4", "user_a", "unverified"}, {"idn_9", "user_a", "verified"}}
 	if got := rows(t, conn, `SELECT id, user_id, verification_status FROM email_addresses ORDER BY id`); !reflect.DeepEqual(got, want) {
 		t.Errorf("email_addresses:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestOneUserLock: the import's lock statement and the write path take the
+// same lock for a user (class and key), or an import chunk and a webhook
+// batch would not serialise.
+func TestOneUserLock(t *testing.T) {
+	lock := regexp.MustCompile(`pg_advisory_xact_lock\((\d+), k\)\s+FROM \(SELECT DISTINCT hashtext\(id\) AS k FROM unnest\(`)
+	var got []string
+	for _, f := range []string{"sql/lock_users.sql", "sql/apply.sql"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := lock.FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("%s: no per-user lock statement", f)
+		}
+		got = append(got, string(m[1]))
+	}
+	if got[0] != got[1] {
+		t.Fatalf("lock classes %v", got)
 	}
 }

@@ -74,9 +74,9 @@ pairratio() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
 row() { printf '  %-40s %10s %-8s %s\n' "$1" "${2:-}" "${3:-}" "${4:-}"; }
 
-# Postgres's own rate for the worker's single-event transaction (BEGIN, the
-# user's advisory lock, the snapshot statement, COMMIT), from pgbench with 16
-# clients in a scratch database.
+# Postgres's own rate for the worker's single-event transaction (one call of
+# clerksync_apply, its own transaction), from pgbench with 16 clients in a
+# scratch database.
 pg_tps=n/a
 if command -v pgbench >/dev/null; then
   scratch="clerksync_bench_pgbench_$$"

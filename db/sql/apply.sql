@@ -23,24 +23,38 @@
 --   deletions  deleted_users rows ({"id", "external_id", "deleted_at"})
 --
 -- Its arguments (names and types) are what running workers of older
--- versions call: CREATE OR REPLACE cannot change them, and a change needs
--- a numbered migration that drops the old function.
+-- versions call. CREATE OR REPLACE cannot rename them, and other types or
+-- another number of them would make a second function beside this one
+-- (and the call ambiguous): such a change needs a numbered migration that
+-- drops the old function. The comment at the end numbers the definition:
+-- migrate never replaces a higher number with a lower one, so that an older
+-- release restarting during a rolling deploy (run migrates) leaves the
+-- newer write path in place. Raise it with every change to this file.
+--
+-- The statements need READ COMMITTED, so that each sees what was committed
+-- before the locks were granted; under REPEATABLE READ the snapshot would
+-- be the call's, taken before them, and a user deleted meanwhile could come
+-- back. clerksync's connections ask for it (db.Open); anything else is
+-- refused. search_path is the one migrate ran with (the mirror's schema),
+-- whatever the caller's.
 --
 -- Why a function. A PL/pgSQL function keeps each statement's plan for the
 -- session, as a prepared statement would, and saves the four round trips
 -- of BEGIN, lock, write and COMMIT (make bench: the single-event rate is
--- 1.2 to 1.3x that of the same statements sent one by one). Its SET fixes
--- the plans' shape: the mirror's tables are met only through their indexes,
--- driven by the batch (a few rows, at most a few hundred), whose own rows
--- may still be hashed against each other. Left to costs, the planner guesses
--- 100 rows for each jsonb_populate_recordset and, once the tables have
--- statistics, hashes the batch against whole sequential scans of the
--- contact tables; made on an empty mirror, its plans scan everything
--- however large the mirror grows. Neither depends on statistics now.
+-- 1.2 to 1.3x that of the same statements sent one by one). Its SET list
+-- fixes the plans' shape whatever the statistics: the batch (a few rows, at
+-- most a few hundred) drives nested loops into the tables' indexes, one
+-- probe per row, never a scan of a table or a whole index. Left to costs,
+-- the planner guesses 100 rows for each jsonb_populate_recordset and,
+-- once the tables have statistics, hashes the batch against whole scans of
+-- the contact tables; plans made on a small mirror and kept by a session
+-- read whole indexes once it is large (TestPlansIgnoreStaleStatistics:
+-- 600,000 rows read for one event).
 --
--- To try it in psql (SET search_path TO clerk first):
+-- To install it by hand, in psql: SET search_path TO clerk; \i db/sql/apply.sql
+-- To try it:
 --   BEGIN;
---   SELECT * FROM clerksync_apply('{user_1}', '[{"id": "user_1", "source": "webhook", ...}]',
+--   SELECT * FROM clerk.clerksync_apply('{user_1}', '[{"id": "user_1", "source": "webhook", ...}]',
 --                                 '[]', '[]', '[]', '[]', '[]');
 --   ROLLBACK;
 CREATE OR REPLACE FUNCTION clerksync_apply(
@@ -48,9 +62,18 @@ CREATE OR REPLACE FUNCTION clerksync_apply(
     accounts jsonb, deletions jsonb)
 RETURNS SETOF text
 LANGUAGE plpgsql
+SET search_path FROM CURRENT
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET enable_material = off
 AS $apply$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'clerksync_apply needs READ COMMITTED, not %', current_setting('transaction_isolation')
+            USING ERRCODE = '25000';
+    END IF;
+
     -- Locks are taken in key order so that two batches sharing users can
     -- never deadlock. The key is two int4s: a constant class ("clks") and
     -- hashtext(id); a hash collision only serialises two users more than
@@ -139,13 +162,15 @@ BEGIN
         --            unspecified).
         -- Each step meets a table through an index, once per row of the batch
         -- (nested loops from written and new_* into user_id and the primary key:
-        -- the function's SET). What is compared with what is hashed
+        -- the function's SET). new_* filters by a hashed subplan of written
+        -- (IS TRUE keeps it from becoming a join, which the SET would make a
+        -- nested loop of the batch against itself). What is compared with what is hashed
         -- (EXCEPT): an ANY (ARRAY(...)) filter or a nested-loop anti-join
         -- compared every stored row with every row of the batch, which at 80
         -- users a batch was half of the statement's time (make bench).
         new_emails AS (
             SELECT n.* FROM jsonb_populate_recordset(NULL::email_addresses, emails) AS n
-            WHERE n.user_id IN (SELECT id FROM written)
+            WHERE (n.user_id IN (SELECT id FROM written)) IS TRUE
         ),
         drop_emails AS (
             DELETE FROM email_addresses AS t
@@ -164,7 +189,7 @@ BEGIN
         ),
         new_phones AS (
             SELECT n.* FROM jsonb_populate_recordset(NULL::phone_numbers, phones) AS n
-            WHERE n.user_id IN (SELECT id FROM written)
+            WHERE (n.user_id IN (SELECT id FROM written)) IS TRUE
         ),
         drop_phones AS (
             DELETE FROM phone_numbers AS t
@@ -183,7 +208,7 @@ BEGIN
         ),
         new_wallets AS (
             SELECT n.* FROM jsonb_populate_recordset(NULL::web3_wallets, wallets) AS n
-            WHERE n.user_id IN (SELECT id FROM written)
+            WHERE (n.user_id IN (SELECT id FROM written)) IS TRUE
         ),
         drop_wallets AS (
             DELETE FROM web3_wallets AS t
@@ -202,7 +227,7 @@ BEGIN
         ),
         new_accounts AS (
             SELECT n.* FROM jsonb_populate_recordset(NULL::external_accounts, accounts) AS n
-            WHERE n.user_id IN (SELECT id FROM written)
+            WHERE (n.user_id IN (SELECT id FROM written)) IS TRUE
         ),
         drop_accounts AS (
             DELETE FROM external_accounts AS t
@@ -226,16 +251,18 @@ BEGIN
         -- The deletions. The contact rows go with the users (ON DELETE
         -- CASCADE); the tombstone keeps only the id, the external_id (from
         -- the event, or else from the row being removed) and the earliest
-        -- deletion time seen, so that repeats change nothing.
+        -- deletion time seen, so that repeats change nothing. The main
+        -- query reads users as they were before gone removed them (the
+        -- statement's one snapshot), through the primary key.
         WITH input AS (
             SELECT * FROM jsonb_populate_recordset(NULL::deleted_users, deletions)
         ),
         gone AS (
-            DELETE FROM users AS u USING input WHERE u.id = input.id RETURNING u.id, u.external_id
+            DELETE FROM users AS u USING input WHERE u.id = input.id
         )
         INSERT INTO deleted_users AS d (id, external_id, deleted_at)
-        SELECT input.id, COALESCE(input.external_id, gone.external_id), input.deleted_at
-        FROM input LEFT JOIN gone USING (id)
+        SELECT input.id, COALESCE(input.external_id, u.external_id), input.deleted_at
+        FROM input LEFT JOIN users AS u ON u.id = input.id
         ORDER BY input.id
         ON CONFLICT (id) DO UPDATE SET
             deleted_at = LEAST(d.deleted_at, excluded.deleted_at),
@@ -243,3 +270,4 @@ BEGIN
     END IF;
 END
 $apply$;
+COMMENT ON FUNCTION clerksync_apply(text[], jsonb, jsonb, jsonb, jsonb, jsonb, jsonb) IS 'clerksync write path 1';

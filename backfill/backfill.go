@@ -164,7 +164,13 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 				Offset: pg.next, PageIDs: pg.ids, LastCreatedAt: pg.lastCreated, LastID: pg.lastID,
 				Applied: sum.AppliedBefore + sum.Read, StartedAt: startedAt,
 			}
-			if err := o.State.SaveCheckpoint(ctx, cp); err != nil {
+			// The page is applied: its checkpoint is saved even if ctx ended
+			// meanwhile (Ctrl-C), so that it agrees with what was applied and
+			// a resumed run starts after it.
+			saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), checkpointTimeout)
+			err := o.State.SaveCheckpoint(saveCtx, cp)
+			cancelSave()
+			if err != nil {
 				return err
 			}
 			o.Progress.update(sum.AppliedBefore+sum.Read, sum.Pages, time.Since(start))
@@ -192,6 +198,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	return sum, nil
 }
+
+// checkpointTimeout bounds saving the checkpoint of a page applied after
+// the run was interrupted.
+const checkpointTimeout = 5 * time.Second
 
 // applyPage applies a page's users: the mirror's state of all of them is
 // read in one query first, for the summary; the write itself is guarded in

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerksync/clerksync"
 	"github.com/clerksync/clerksync/backfill"
 	"github.com/clerksync/clerksync/clerkapi"
 	"github.com/clerksync/clerksync/internal/clerkfake"
@@ -323,5 +324,41 @@ func TestBackfillPrefetches(t *testing.T) {
 	// 200 users in strides of 18: 12 pages, the last one short.
 	if st.Lists != 12 || sum.Requests != 12 {
 		t.Errorf("%d list requests (%d counted), want 12: none beyond the end", st.Lists, sum.Requests)
+	}
+}
+
+// cancelAtSave is the store, cancelling the run as the third page's
+// checkpoint is saved: a Ctrl-C between applying a page and recording it.
+type cancelAtSave struct {
+	clerksync.SyncState
+	cancel context.CancelFunc
+	saves  int
+}
+
+func (c *cancelAtSave) SaveCheckpoint(ctx context.Context, cp clerksync.BackfillCheckpoint) error {
+	if c.saves++; c.saves == 3 {
+		c.cancel()
+	}
+	return c.SyncState.SaveCheckpoint(ctx, cp)
+}
+
+// TestBackfillRecordsTheLastPageApplied: interrupted between applying a
+// page and saving its checkpoint, the run still records the page, so that
+// the checkpoint agrees with what it applied and says it read.
+func TestBackfillRecordsTheLastPageApplied(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Generate(200)
+	ctx, cancel := context.WithCancel(context.Background())
+	state := &cancelAtSave{SyncState: e.store, cancel: cancel}
+	sum, err := e.backfill(t, ctx, 20, func(o *backfill.Options) { o.State = state })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	cp, err := e.store.LoadCheckpoint(context.Background())
+	if err != nil || cp == nil {
+		t.Fatalf("no checkpoint (%v)", err)
+	}
+	if applied := count(t, e.conn, `SELECT count(*) FROM users`); cp.Applied != sum.Read || cp.Applied != applied {
+		t.Fatalf("checkpoint says %d applied, the run read %d, the mirror holds %d", cp.Applied, sum.Read, applied)
 	}
 }

@@ -127,8 +127,9 @@ func (s *Store) write(ctx context.Context, ids []string, snaps []snapshotRow, de
 		}
 		written[id] = true
 	}
-	// The function hands back its rows once it is done, so its own failures
-	// come with the call; the commit's come after the rows.
+	// lib/pq ends the rows only at ReadyForQuery, after the call's commit,
+	// so a failed commit (or a connection lost at it) shows here: a nil
+	// error means the batch is durable.
 	if err := rows.Err(); err != nil {
 		return nil, ctxFirst(ctx, classify(fmt.Errorf("apply: %w", err)))
 	}

@@ -143,18 +143,6 @@ func (s *Store) LastReconcile(ctx context.Context) (clerksync.ReconcileStatus, e
 	return r, nil
 }
 
-// unmigrated says what to do when a table or clerksync_apply is missing:
-// the schema predates the migration that makes it. (database/sql prepares
-// the write path's call again on each new connection, so a missing function
-// can surface on any call.)
-func unmigrated(err error) error {
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && (pqErr.Code == "42P01" || pqErr.Code == "42883") { // undefined_table, undefined_function
-		return fmt.Errorf("%w (run clerksync migrate first)", err)
-	}
-	return err
-}
-
 // ReconcileLock is the session advisory lock of a scheduled reconcile, held
 // on a connection of its own for as long as the reconcile runs.
 type ReconcileLock struct {

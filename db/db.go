@@ -50,7 +50,7 @@ func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 	if schema == "" {
 		schema = DefaultSchema
 	}
-	dsn, err := withSearchPath(databaseURL, schema)
+	dsn, err := withSessionParams(databaseURL, schema)
 	if err != nil {
 		return nil, err
 	}
@@ -67,12 +67,12 @@ func Connect(databaseURL, schema string, maxConns int) (*sqlx.DB, error) {
 	return db, nil
 }
 
-// withSearchPath adds the schema to the URL as a run-time parameter, which
-// lib/pq passes to the server at connection start. It replaces any
+// withSessionParams adds the schema to the URL as a run-time parameter,
+// which lib/pq passes to the server at connection start. It replaces any
 // search_path the URL names: the mirror's schema alone is on the path. It
 // also asks for READ COMMITTED transactions, over a database or role
 // default of another level, as the write path needs (sql/apply.sql).
-func withSearchPath(databaseURL, schema string) (string, error) {
+func withSessionParams(databaseURL, schema string) (string, error) {
 	if !schemaName.MatchString(schema) {
 		return "", fmt.Errorf("database schema %q: want a lower-case SQL identifier", schema)
 	}
@@ -162,6 +162,18 @@ func classify(err error) error {
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", clerksync.ErrUnavailable, err)
+	}
+	return err
+}
+
+// unmigrated says what to do when a table or clerksync_apply is missing:
+// the schema predates the migration that makes it. (database/sql prepares
+// the write path's call again on each new connection, so a missing function
+// can surface on any call.)
+func unmigrated(err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && (pqErr.Code == "42P01" || pqErr.Code == "42883") { // undefined_table, undefined_function
+		return fmt.Errorf("%w (run clerksync migrate first)", err)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -95,10 +96,16 @@ func (w *copyWriter) flush() error {
 }
 
 // appendCopyText escapes the characters COPY's text format gives a meaning:
-// backslash, newline, carriage return and tab.
+// backslash, newline, carriage return and tab. Most values hold none, and
+// are appended whole.
 func appendCopyText(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+	for {
+		i := strings.IndexAny(s, "\\\n\r\t")
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		switch s[i] {
 		case '\\':
 			b = append(b, '\\', '\\')
 		case '\n':
@@ -107,9 +114,7 @@ func appendCopyText(b []byte, s string) []byte {
 			b = append(b, '\\', 'r')
 		case '\t':
 			b = append(b, '\\', 't')
-		default:
-			b = append(b, c)
 		}
+		s = s[i+1:]
 	}
-	return b
 }

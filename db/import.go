@@ -26,8 +26,9 @@ var ErrNoSchema = errors.New("the mirror schema is missing: run `clerksync migra
 // transaction holding its users' advisory locks: users the mirror does not
 // know are COPYed straight into its tables; users an earlier import wrote
 // are compared by fingerprint, and only those that differ are rewritten;
-// the others are counted and left alone (see import_sql.go). It is safe for concurrent use; each Load
-// takes a connection from the pool.
+// the others are counted and left alone (see import_sql.go). Load is safe
+// for concurrent use, each call on a connection from the pool; Start runs
+// before the first and Finish after the last (see deferred.go).
 type ImportLoader struct {
 	db  *sqlx.DB
 	log *slog.Logger
@@ -35,6 +36,8 @@ type ImportLoader struct {
 	// contacts of new users are COPYed without per-row foreign-key checks
 	// (see copyNew).
 	uncheckedContacts bool
+	// deferred: Start dropped the indexes Finish builds (see deferred.go).
+	deferred bool
 }
 
 var _ clerksync.Loader = (*ImportLoader)(nil)

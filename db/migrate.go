@@ -44,6 +44,11 @@ func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 	if err := prepare(ctx, db, schema); err != nil {
 		return nil, err
 	}
+	// What an import killed before its end left missing, before any
+	// migration that may expect it (see deferred.go).
+	if err := restoreIndexes(ctx, db, nil); err != nil {
+		return nil, err
+	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err

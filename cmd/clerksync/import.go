@@ -36,7 +36,10 @@ says where its own partial list is. Email addresses and phone numbers are
 stored whatever their length, as the webhook path stores them.
 
 Users are loaded in id order: a file in another order is sorted in runs
-spilled to $TMPDIR (unlinked at once; about the size of FILE).
+spilled to $TMPDIR (unlinked at once; about the size of FILE). A first import
+(empty contact tables) builds the contact hash indexes once at its end instead
+of row by row; one killed before its end leaves them to the next migrate or
+import.
 
 The schema must exist: run clerksync migrate first.
 
@@ -95,6 +98,9 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("schema %s: %w", cfg.DatabaseSchema, err)
 		}
+		if err := loader.Start(ctx); err != nil {
+			return fmt.Errorf("schema %s: %w", cfg.DatabaseSchema, err)
+		}
 		opt.Loader = loader
 	}
 	if e.StderrIsTerminal {
@@ -109,6 +115,13 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(importMemoryLimit))
 	}
 	sum, err := importer.Run(ctx, r, opt)
+	if l, ok := opt.Loader.(*db.ImportLoader); ok {
+		// Whatever the import's outcome: a first import builds the indexes
+		// it deferred (see db.ImportLoader.Start) before it reports.
+		if ferr := l.Finish(ctx); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}
 	sum.Write(e.Stdout)
 	if *metricsFile != "" {
 		if merr := sum.WriteMetrics(*metricsFile, err == nil); merr != nil {

@@ -232,6 +232,17 @@ func TestImportSampleExport(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mirror:\n got %q\nwant %q", got, want)
 	}
+	// A first import builds the contact hash indexes at its end, as
+	// migrate defined them.
+	indexes := impRows(t, conn, `SELECT indexname || ' ' || indexdef FROM pg_indexes
+		WHERE schemaname = current_schema() AND indexdef LIKE '%USING hash%' ORDER BY indexname`)
+	wantIndexes := [][]string{
+		{"email_addresses_lower_email_idx CREATE INDEX email_addresses_lower_email_idx ON clerk.email_addresses USING hash (lower(email_address))"},
+		{"phone_numbers_phone_number_idx CREATE INDEX phone_numbers_phone_number_idx ON clerk.phone_numbers USING hash (phone_number)"},
+	}
+	if !reflect.DeepEqual(indexes, wantIndexes) {
+		t.Errorf("indexes after a first import:\n got %q\nwant %q", indexes, wantIndexes)
+	}
 	secrets := credentials(t, file)
 	if len(secrets) != 6 { // 3 digests, 2 hashers, 1 TOTP secret
 		t.Fatalf("test file credentials: %d", len(secrets))

@@ -1,0 +1,148 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/clerksync/clerksync"
+	"github.com/clerksync/clerksync/db"
+)
+
+// contactIndexes returns the definitions of the two contact hash indexes
+// present in the mirror's schema, by name.
+func contactIndexes(t *testing.T, conn *sqlx.DB) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, r := range rows(t, conn, `SELECT indexname, indexdef FROM pg_indexes
+		WHERE schemaname = current_schema()
+		  AND indexname IN ('email_addresses_lower_email_idx', 'phone_numbers_phone_number_idx')`) {
+		got[r[0].(string)] = r[1].(string)
+	}
+	return got
+}
+
+func someImportUsers(from, n int) []clerksync.ImportUser {
+	var users []clerksync.ImportUser
+	for i := from; i < from+n; i++ {
+		users = append(users, importUser(fmt.Sprintf("user_deferred%05d", i), "Ada",
+			[]string{fmt.Sprintf("Ada%d@Example.com", i), fmt.Sprintf("ada%d@work.example", i)},
+			[]string{fmt.Sprintf("+1555%07d", i)}))
+	}
+	return users
+}
+
+func TestFirstImportBuildsContactIndexesAtItsEnd(t *testing.T) {
+	ctx := context.Background()
+	l, _, conn := newLoader(t)
+	migrated := contactIndexes(t, conn)
+	if len(migrated) != 2 {
+		t.Fatalf("after migrate: %v", migrated)
+	}
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); len(got) != 0 {
+		t.Fatalf("a first import keeps up %v row by row", got)
+	}
+	load(t, l, someImportUsers(0, 50)...)
+	if err := l.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
+		t.Fatalf("after the import:\n%v\nwant what migrate made:\n%v", got, migrated)
+	}
+	var n int
+	if err := conn.Get(&n, `SELECT count(*) FROM email_addresses WHERE lower(email_address) = lower('ADA7@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("lookup by address found %d rows", n)
+	}
+
+	// A second import finds rows and leaves the indexes where they are.
+	l2, err := db.NewImportLoader(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
+		t.Fatalf("an import into a filled mirror dropped indexes: %v", got)
+	}
+	load(t, l2, someImportUsers(50, 10)...)
+	if err := l2.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An import killed between Start and Finish leaves the indexes missing:
+// migrate builds them, and so does the next import's Start once the mirror
+// holds rows.
+func TestIndexesAKilledImportLeftMissingAreBuilt(t *testing.T) {
+	ctx := context.Background()
+	l, _, conn := newLoader(t)
+	migrated := contactIndexes(t, conn)
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	load(t, l, someImportUsers(0, 20)...)
+	// Killed here: no Finish.
+	if got := contactIndexes(t, conn); len(got) != 0 {
+		t.Fatalf("indexes %v", got)
+	}
+	if _, err := migrate(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
+		t.Fatalf("after migrate: %v, want %v", got, migrated)
+	}
+
+	if _, err := conn.Exec(`DROP INDEX email_addresses_lower_email_idx`); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := db.NewImportLoader(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
+		t.Fatalf("after the next import's start: %v, want %v", got, migrated)
+	}
+}
+
+// Contact tables in use (an application's long query) are not waited for:
+// the import keeps the indexes up row by row instead.
+func TestFirstImportDoesNotWaitForBusyContactTables(t *testing.T) {
+	ctx := context.Background()
+	l, _, conn := newLoader(t)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT count(*) FROM phone_numbers`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 20*time.Second {
+		t.Fatalf("Start waited %v for the table", waited)
+	}
+	if got := contactIndexes(t, conn); len(got) != 2 {
+		t.Fatalf("indexes dropped under a reader: %v", got)
+	}
+	load(t, l, someImportUsers(0, 5)...)
+	if err := l.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -77,6 +77,10 @@ test: services ## vet, gofmt check and the race-enabled tests against real Postg
 bench: services ## run the benchmarks and print their figures
 	bash scripts/bench.sh
 
+.PHONY: profile
+profile: ## where the CPU goes in the drain and the receiver (private Postgres with pg_stat_statements, private Redis, go tool pprof)
+	bash scripts/profile.sh
+
 .PHONY: faults
 faults: ## fault scenarios on private Postgres/Redis instances (SCENARIO=name for one; FAULTS_LONG=1 adds Postgres down 300 s)
 	go build -o $(BIN) ./cmd/clerksync

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -96,16 +95,18 @@ func (w *copyWriter) flush() error {
 }
 
 // appendCopyText escapes the characters COPY's text format gives a meaning:
-// backslash, newline, carriage return and tab. Most values hold none, and
-// are appended whole.
+// backslash, newline, carriage return and tab. A run without any is
+// appended whole.
 func appendCopyText(b []byte, s string) []byte {
-	for {
-		i := strings.IndexAny(s, "\\\n\r\t")
-		if i < 0 {
-			return append(b, s...)
+	from := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !copySpecial[c] {
+			continue
 		}
-		b = append(b, s[:i]...)
-		switch s[i] {
+		b = append(b, s[from:i]...)
+		from = i + 1
+		switch c {
 		case '\\':
 			b = append(b, '\\', '\\')
 		case '\n':
@@ -115,6 +116,8 @@ func appendCopyText(b []byte, s string) []byte {
 		case '\t':
 			b = append(b, '\\', 't')
 		}
-		s = s[i+1:]
 	}
+	return append(b, s[from:]...)
 }
+
+var copySpecial = [256]bool{'\\': true, '\n': true, '\r': true, '\t': true}

@@ -20,3 +20,15 @@ func TestAppendCopyTextEscapes(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendCopyText(b *testing.B) {
+	values := []string{"imp_em_2W1g9uAdeuVYag9gs3ZWkyocPy5_0123456789abcdef", "user_2W1g9uAdeuVYag9gs3ZWkyocPy5",
+		"chlo.brown0@example.com", "verified", "Ana María"}
+	buf := make([]byte, 0, 4096)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, v := range values {
+			buf = appendCopyText(buf, v)
+		}
+	}
+}

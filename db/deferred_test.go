@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func someImportUsers(from, n int) []clerksync.ImportUser {
 
 func TestFirstImportBuildsContactIndexesAtItsEnd(t *testing.T) {
 	ctx := context.Background()
-	l, _, conn := newLoader(t)
+	l, s, conn := newLoader(t)
 	migrated := contactIndexes(t, conn)
 	if len(migrated) != 2 {
 		t.Fatalf("after migrate: %v", migrated)
@@ -50,19 +51,41 @@ func TestFirstImportBuildsContactIndexesAtItsEnd(t *testing.T) {
 		t.Fatalf("a first import keeps up %v row by row", got)
 	}
 	load(t, l, someImportUsers(0, 50)...)
+	// Webhooks flow meanwhile, their contacts written without the indexes.
+	apply(t, s, webhookEvent(t, "user_deferredhook", "Hook@Example.com", 1752825600000))
 	if err := l.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
 		t.Fatalf("after the import:\n%v\nwant what migrate made:\n%v", got, migrated)
 	}
-	var n int
-	if err := conn.Get(&n, `SELECT count(*) FROM email_addresses WHERE lower(email_address) = lower('ADA7@example.com')`); err != nil {
+	// The rebuilt index holds every row: the imported and the webhook's.
+	tx, err := conn.Beginx()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Fatalf("lookup by address found %d rows", n)
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
 	}
+	const lookup = `SELECT count(*) FROM email_addresses WHERE lower(email_address) = lower($1)`
+	var plan []string
+	if err := tx.Select(&plan, `EXPLAIN `+lookup, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "email_addresses_lower_email_idx") {
+		t.Fatalf("the lookup does not use the index:\n%s", strings.Join(plan, "\n"))
+	}
+	for _, address := range []string{"ADA7@example.com", "hook@example.COM"} {
+		var n int
+		if err := tx.Get(&n, lookup, address); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("lookup of %s found %d rows", address, n)
+		}
+	}
+	tx.Rollback()
 
 	// A second import finds rows and leaves the indexes where they are.
 	l2, err := db.NewImportLoader(ctx, conn, nil)

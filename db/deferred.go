@@ -2,14 +2,12 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -29,38 +27,51 @@ import (
 // An import that ends, well or not, builds them before it returns. One that
 // is killed first leaves them missing: `clerksync migrate` (and so `clerksync
 // run`) and the next import build what is missing, before anything else.
+// A `migrate` run during a first import builds them then: harmless, the
+// rest of the import keeps them up row by row.
 type deferredIndex struct {
-	name   string
-	create string // the definition of migration 00004
+	name, table, expr string
+}
+
+// create is the index's definition, migration 00004's.
+func (ix deferredIndex) create() string {
+	return `CREATE INDEX IF NOT EXISTS ` + ix.name + ` ON ` + ix.table + ` USING hash (` + ix.expr + `)`
 }
 
 var deferredIndexes = []deferredIndex{
-	{"email_addresses_lower_email_idx",
-		`CREATE INDEX IF NOT EXISTS email_addresses_lower_email_idx ON email_addresses USING hash (lower(email_address))`},
-	{"phone_numbers_phone_number_idx",
-		`CREATE INDEX IF NOT EXISTS phone_numbers_phone_number_idx ON phone_numbers USING hash (phone_number)`},
+	{"email_addresses_lower_email_idx", "email_addresses", "lower(email_address)"},
+	{"phone_numbers_phone_number_idx", "phone_numbers", "phone_number"},
 }
 
-// deferLockTimeout bounds the wait for the contact tables at the start of a
-// first import: an application's long query on them must not hold the
-// import up, nor queue its own queries behind the import's lock.
-const deferLockTimeout = "1s"
+// lockTries and lockPause: the contact tables are locked without waiting
+// (NOWAIT), so that no query of an application's queues behind the import,
+// a few times over about half a second; busy all that time, the import
+// keeps the indexes up row by row instead.
+const (
+	lockTries = 5
+	lockPause = 100 * time.Millisecond
+)
 
 // buildMemory is the maintenance_work_mem of a deferred index's build (see
 // buildIndex).
 const buildMemory = "16MB"
 
-// Start prepares the mirror for an import: into empty contact tables, it
-// drops the indexes the import builds at its end (see deferredIndexes);
-// otherwise it builds any of them that an import killed before its end
-// left missing. Call Finish when the import ends, whatever its outcome.
+// largeImport is the number of users from which Finish says, before it
+// builds, that it does: a few seconds per million rows.
+const largeImport = 100_000
+
+// Start prepares the mirror for an import: into empty contact tables whose
+// two hash indexes are those of migration 00004, it drops them, to be built
+// by Finish; otherwise it builds any of them that an import killed before
+// its end left missing. Call Finish when the import ends, whatever its
+// outcome.
 func (l *ImportLoader) Start(ctx context.Context) error {
 	var deferred bool
-	// Under the migration lock, so that a migration never finds an index
-	// of its gone (Migrate builds what is missing first).
+	// Under the migration lock: no migration runs between the check of the
+	// definitions and the drop.
 	err := withMigrateLock(ctx, l.db, func(conn *sqlx.Conn) error {
 		var err error
-		deferred, err = dropForFirstImport(ctx, conn)
+		deferred, err = dropForFirstImport(ctx, conn, l.log)
 		return err
 	})
 	if err != nil {
@@ -74,55 +85,98 @@ func (l *ImportLoader) Start(ctx context.Context) error {
 	return restoreIndexes(ctx, l.db, l.log)
 }
 
-// Finish builds the indexes Start deferred. It runs even when ctx has
-// ended (an interrupted import), so that the mirror is left whole.
+// Finish builds the indexes Start deferred, if it did. The caller decides
+// how long that may take: an import interrupted once still builds them (a
+// few seconds per million rows), so ctx should be one a second interrupt
+// cancels; then the indexes are left to `clerksync migrate`.
 func (l *ImportLoader) Finish(ctx context.Context) error {
 	if !l.deferred {
 		return nil
 	}
-	if err := restoreIndexes(context.WithoutCancel(ctx), l.db, l.log); err != nil {
-		return fmt.Errorf("build the contact indexes (clerksync migrate builds them too): %w", err)
+	level := slog.LevelDebug
+	if l.inserted.Load() >= largeImport {
+		level = slog.LevelInfo
+	}
+	l.log.Log(ctx, level, "building the contact indexes a first import defers (interrupt to leave them to clerksync migrate)")
+	if err := restoreIndexes(ctx, l.db, l.log); err != nil {
+		return fmt.Errorf("the contact hash indexes were not built (clerksync migrate builds them): %w", err)
 	}
 	l.deferred = false
 	return nil
 }
 
 // dropForFirstImport drops the deferred indexes if both contact tables are
-// empty, under a lock that keeps them so until the drop commits. It reports
-// whether it did; it does not when the tables are busy for longer than
-// deferLockTimeout.
-func dropForFirstImport(ctx context.Context, conn *sqlx.Conn) (bool, error) {
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return false, classify(err)
+// empty and the indexes are as migration 00004 made them, under a lock that
+// keeps the tables so until the drop commits. It reports whether it did.
+// A mirror with rows, the usual case, is told by a look without a lock.
+func dropForFirstImport(ctx context.Context, conn *sqlx.Conn, log *slog.Logger) (bool, error) {
+	if ok, err := mayDefer(ctx, conn); err != nil || !ok {
+		return false, err
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+deferLockTimeout+`'`); err != nil {
-		return false, classify(err)
-	}
-	if _, err := tx.ExecContext(ctx, `LOCK TABLE email_addresses, phone_numbers IN ACCESS EXCLUSIVE MODE`); err != nil {
-		var pqErr *pq.Error
-		if errors.As(err, &pqErr) && pqErr.Code == pqerror.LockNotAvailable {
+	for try := 1; ; try++ {
+		deferred, busy, err := dropLocked(ctx, conn)
+		if err != nil || !busy {
+			return deferred, err
+		}
+		if try == lockTries {
+			log.InfoContext(ctx, "the contact tables are in use: this first import keeps their hash indexes up row by row")
 			return false, nil
 		}
-		return false, fmt.Errorf("lock the contact tables: %w", classify(err))
+		if err := sleep(ctx, lockPause); err != nil {
+			return false, err
+		}
 	}
-	var empty bool
-	if err := tx.GetContext(ctx, &empty, `SELECT NOT EXISTS (SELECT FROM email_addresses) AND NOT EXISTS (SELECT FROM phone_numbers)`); err != nil {
-		return false, classify(err)
+}
+
+// dropLocked is one try of dropForFirstImport: busy when a table could not
+// be locked at once (or the lock failed any other way: then the import goes
+// on with the indexes).
+func dropLocked(ctx context.Context, conn *sqlx.Conn) (deferred, busy bool, err error) {
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return false, false, classify(err)
 	}
-	if !empty {
-		return false, nil
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE email_addresses, phone_numbers IN ACCESS EXCLUSIVE MODE NOWAIT`); err != nil {
+		if ctx.Err() != nil {
+			return false, false, ctx.Err()
+		}
+		return false, true, nil
+	}
+	// Again, under the lock.
+	if ok, err := mayDefer(ctx, tx); err != nil || !ok {
+		return false, false, err
 	}
 	for _, ix := range deferredIndexes {
-		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+pq.QuoteIdentifier(ix.name)); err != nil {
-			return false, fmt.Errorf("drop %s: %w", ix.name, classify(err))
+		if _, err := tx.ExecContext(ctx, `DROP INDEX `+pq.QuoteIdentifier(ix.name)); err != nil {
+			return false, false, fmt.Errorf("drop %s: %w", ix.name, classify(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		return false, false, classify(err)
+	}
+	return true, false, nil
+}
+
+// mayDefer reports whether the contact tables are empty and both deferred
+// indexes are there as migration 00004 defines them (in the default
+// tablespace, no storage parameters): an older schema's, or one a DBA
+// changed, is kept, since Finish could not build it again as it was.
+func mayDefer(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
+	var ok bool
+	err := sqlx.GetContext(ctx, q, &ok, `
+SELECT NOT EXISTS (SELECT FROM email_addresses) AND NOT EXISTS (SELECT FROM phone_numbers)
+   AND (SELECT count(*) = 2 FROM pg_catalog.pg_class AS c
+        WHERE c.oid IN (to_regclass($1), to_regclass($2)) AND c.reltablespace = 0 AND c.reloptions IS NULL
+          AND pg_catalog.pg_get_indexdef(c.oid) = format('CREATE INDEX %I ON %I.%s', c.relname, current_schema(),
+              CASE c.relname WHEN $1 THEN $3 ELSE $4 END))`,
+		deferredIndexes[0].name, deferredIndexes[1].name,
+		deferredIndexes[0].table+" USING hash ("+deferredIndexes[0].expr+")",
+		deferredIndexes[1].table+" USING hash ("+deferredIndexes[1].expr+")")
+	if err != nil {
 		return false, classify(err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // missingIndexes returns the positions in deferredIndexes of the indexes
@@ -199,10 +253,12 @@ func buildIndex(ctx context.Context, db *sqlx.DB, i int) error {
 	// from its tuples sorted by bucket, each page written once, instead of
 	// one random insert per row: 2.4 s instead of 3.8 s for 2M email
 	// addresses. Below the limit the index fits in memory either way.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL maintenance_work_mem = '`+buildMemory+`'`); err != nil {
+	// A role's statement or lock timeout (a managed Postgres's default)
+	// must not fail a build that takes seconds per million rows.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL maintenance_work_mem = '`+buildMemory+`'; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0`); err != nil {
 		return classify(err)
 	}
-	if _, err := tx.ExecContext(ctx, ix.create); err != nil {
+	if _, err := tx.ExecContext(ctx, ix.create()); err != nil {
 		return fmt.Errorf("create index %s: %w", ix.name, classify(err))
 	}
 	return classify(tx.Commit())

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -167,5 +168,91 @@ func TestFirstImportDoesNotWaitForBusyContactTables(t *testing.T) {
 	load(t, l, someImportUsers(0, 5)...)
 	if err := l.Finish(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An import into a mirror with rows decides without locking the contact
+// tables: a reader holding them does not make it wait or retry.
+func TestImportIntoAFilledMirrorTakesNoTableLock(t *testing.T) {
+	ctx := context.Background()
+	l, _, conn := newLoader(t)
+	load(t, l, someImportUsers(0, 3)...)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`LOCK TABLE phone_numbers IN ACCESS SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	l2, err := db.NewImportLoader(ctx, conn, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "in use") || strings.Contains(logs.String(), "first import") {
+		t.Fatalf("a filled mirror's import tried to lock or defer:\n%s", logs.String())
+	}
+	var locks int
+	if err := conn.Get(&locks, `SELECT count(*) FROM pg_locks WHERE NOT granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		t.Fatal(err)
+	}
+	if locks != 0 {
+		t.Fatalf("%d lock requests wait", locks)
+	}
+}
+
+// Indexes not as migration 00004 made them (an older schema's btrees, a
+// DBA's change) are kept: Finish could not build them again as they were.
+func TestFirstImportKeepsIndexesItCouldNotRebuild(t *testing.T) {
+	ctx := context.Background()
+	l, _, conn := newLoader(t)
+	if _, err := conn.Exec(`DROP INDEX email_addresses_lower_email_idx;
+		CREATE INDEX email_addresses_lower_email_idx ON email_addresses (lower(email_address))`); err != nil {
+		t.Fatal(err)
+	}
+	before := contactIndexes(t, conn)
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, before) {
+		t.Fatalf("indexes changed: %v, were %v", got, before)
+	}
+	load(t, l, someImportUsers(0, 3)...)
+	if err := l.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, before) {
+		t.Fatalf("indexes changed: %v, were %v", got, before)
+	}
+}
+
+// A build cancelled (the second interrupt of an import) leaves the indexes
+// to migrate, and says so.
+func TestCancelledFinishLeavesTheIndexesToMigrate(t *testing.T) {
+	l, _, conn := newLoader(t)
+	migrated := contactIndexes(t, conn)
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	load(t, l, someImportUsers(0, 3)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := l.Finish(ctx)
+	if err == nil || !strings.Contains(err.Error(), "clerksync migrate builds them") {
+		t.Fatalf("Finish: %v", err)
+	}
+	if got := contactIndexes(t, conn); len(got) != 0 {
+		t.Fatalf("indexes %v", got)
+	}
+	if _, err := migrate(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
+		t.Fatalf("after migrate: %v, want %v", got, migrated)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -38,6 +39,7 @@ type ImportLoader struct {
 	uncheckedContacts bool
 	// deferred: Start dropped the indexes Finish builds (see deferred.go).
 	deferred bool
+	inserted atomic.Int64 // users inserted by Load
 }
 
 var _ clerksync.Loader = (*ImportLoader)(nil)
@@ -93,6 +95,7 @@ func (l *ImportLoader) Load(ctx context.Context, users []clerksync.ImportUser) (
 	for attempt := 1; ; attempt++ {
 		res, err := l.loadOnce(ctx, users)
 		if err == nil {
+			l.inserted.Add(int64(res.Inserted))
 			return res, nil
 		}
 		var pqErr *pq.Error

@@ -35,8 +35,10 @@ const versionTable = "clerksync_migrations"
 // processes at once: one applies, the others wait and find nothing to do.
 // An install made before the record had its own name is adopted (see
 // needsAdoption). A table of the same name already in the schema that clerksync
-// did not create fails it with one line naming the table. It returns the
-// versions it applied.
+// did not create fails it with one line naming the table. Before the
+// migrations, it builds the contact hash indexes a first import killed
+// before its end left missing (see deferred.go), which takes seconds per
+// million rows. It returns the versions it applied.
 func Migrate(ctx context.Context, db *sqlx.DB, schema string) ([]int64, error) {
 	if schema == "" {
 		schema = DefaultSchema

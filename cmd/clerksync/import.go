@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/clerksync/clerksync/db"
 	"github.com/clerksync/clerksync/importer"
@@ -115,18 +117,27 @@ func cmdImport(ctx context.Context, e *Env, args []string) error {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(importMemoryLimit))
 	}
 	sum, err := importer.Run(ctx, r, opt)
+	var indexErr error
 	if l, ok := opt.Loader.(*db.ImportLoader); ok {
-		// Whatever the import's outcome: a first import builds the indexes
-		// it deferred (see db.ImportLoader.Start) before it reports.
-		if ferr := l.Finish(ctx); ferr != nil {
-			err = errors.Join(err, ferr)
-		}
+		// Whatever the import's outcome, a first import builds the indexes
+		// it deferred (see db.ImportLoader.Start) before it reports: even
+		// after the interrupt that stopped it, until the next one.
+		fctx, stop := signal.NotifyContext(context.WithoutCancel(ctx), syscall.SIGINT, syscall.SIGTERM)
+		indexErr = l.Finish(fctx)
+		stop()
 	}
 	sum.Write(e.Stdout)
 	if *metricsFile != "" {
-		if merr := sum.WriteMetrics(*metricsFile, err == nil); merr != nil {
+		if merr := sum.WriteMetrics(*metricsFile, err == nil && indexErr == nil); merr != nil {
 			fmt.Fprintf(e.Stderr, "clerksync import: %v\n", merr)
 		}
+	}
+	if indexErr != nil {
+		if err == nil {
+			// The rows are in: only the indexes are missing.
+			return indexErr
+		}
+		fmt.Fprintf(e.Stderr, "clerksync import: %v\n", indexErr)
 	}
 	if err != nil {
 		if sum.RejectsPartial {

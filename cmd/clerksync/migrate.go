@@ -11,7 +11,9 @@ func cmdMigrate(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags(e, "migrate", "", "Applies the embedded schema migrations to DATABASE_URL, in schema DATABASE_SCHEMA\n"+
 		"(default clerk; created if missing), recording them in its table clerksync_migrations.\n"+
 		"Touches nothing outside that schema, so it can share an application's database.\n"+
-		"Safe to run again and from several processes at once: one applies, the others wait.")
+		"Safe to run again and from several processes at once: one applies, the others wait.\n"+
+		"First it builds the contact hash indexes if an import killed before its end left\n"+
+		"them missing (seconds per million rows).")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}

@@ -28,6 +28,20 @@ func contactIndexes(t *testing.T, conn *sqlx.DB) map[string]string {
 	return got
 }
 
+func start(t *testing.T, l *db.ImportLoader) {
+	t.Helper()
+	if err := l.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+}
+
+func finish(t *testing.T, l *db.ImportLoader) {
+	t.Helper()
+	if err := l.Finish(context.Background()); err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+}
+
 func someImportUsers(from, n int) []clerksync.ImportUser {
 	var users []clerksync.ImportUser
 	for i := from; i < from+n; i++ {
@@ -45,18 +59,14 @@ func TestFirstImportBuildsContactIndexesAtItsEnd(t *testing.T) {
 	if len(migrated) != 2 {
 		t.Fatalf("after migrate: %v", migrated)
 	}
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l)
 	if got := contactIndexes(t, conn); len(got) != 0 {
 		t.Fatalf("a first import keeps up %v row by row", got)
 	}
 	load(t, l, someImportUsers(0, 50)...)
 	// Webhooks flow meanwhile, their contacts written without the indexes.
 	apply(t, s, webhookEvent(t, "user_deferredhook", "Hook@Example.com", 1752825600000))
-	if err := l.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, l)
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
 		t.Fatalf("after the import:\n%v\nwant what migrate made:\n%v", got, migrated)
 	}
@@ -93,16 +103,12 @@ func TestFirstImportBuildsContactIndexesAtItsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l2.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l2)
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
 		t.Fatalf("an import into a filled mirror dropped indexes: %v", got)
 	}
 	load(t, l2, someImportUsers(50, 10)...)
-	if err := l2.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, l2)
 }
 
 // An import killed between Start and Finish leaves the indexes missing:
@@ -112,9 +118,7 @@ func TestIndexesAKilledImportLeftMissingAreBuilt(t *testing.T) {
 	ctx := context.Background()
 	l, _, conn := newLoader(t)
 	migrated := contactIndexes(t, conn)
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l)
 	load(t, l, someImportUsers(0, 20)...)
 	// Killed here: no Finish.
 	if got := contactIndexes(t, conn); len(got) != 0 {
@@ -134,9 +138,7 @@ func TestIndexesAKilledImportLeftMissingAreBuilt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l2.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l2)
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, migrated) {
 		t.Fatalf("after the next import's start: %v, want %v", got, migrated)
 	}
@@ -155,20 +157,16 @@ func TestFirstImportDoesNotWaitForBusyContactTables(t *testing.T) {
 	if _, err := tx.Exec(`SELECT count(*) FROM phone_numbers`); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited > 20*time.Second {
+	began := time.Now()
+	start(t, l)
+	if waited := time.Since(began); waited > 20*time.Second {
 		t.Fatalf("Start waited %v for the table", waited)
 	}
 	if got := contactIndexes(t, conn); len(got) != 2 {
 		t.Fatalf("indexes dropped under a reader: %v", got)
 	}
 	load(t, l, someImportUsers(0, 5)...)
-	if err := l.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, l)
 }
 
 // An import into a mirror with rows decides without locking the contact
@@ -190,9 +188,7 @@ func TestImportIntoAFilledMirrorTakesNoTableLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l2.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l2)
 	if strings.Contains(logs.String(), "in use") || strings.Contains(logs.String(), "first import") {
 		t.Fatalf("a filled mirror's import tried to lock or defer:\n%s", logs.String())
 	}
@@ -209,23 +205,18 @@ func TestImportIntoAFilledMirrorTakesNoTableLock(t *testing.T) {
 // Indexes not as migration 00004 made them (an older schema's btrees, a
 // DBA's change) are kept: Finish could not build them again as they were.
 func TestFirstImportKeepsIndexesItCouldNotRebuild(t *testing.T) {
-	ctx := context.Background()
 	l, _, conn := newLoader(t)
 	if _, err := conn.Exec(`DROP INDEX email_addresses_lower_email_idx;
 		CREATE INDEX email_addresses_lower_email_idx ON email_addresses (lower(email_address))`); err != nil {
 		t.Fatal(err)
 	}
 	before := contactIndexes(t, conn)
-	if err := l.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l)
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, before) {
 		t.Fatalf("indexes changed: %v, were %v", got, before)
 	}
 	load(t, l, someImportUsers(0, 3)...)
-	if err := l.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, l)
 	if got := contactIndexes(t, conn); !reflect.DeepEqual(got, before) {
 		t.Fatalf("indexes changed: %v, were %v", got, before)
 	}
@@ -236,9 +227,7 @@ func TestFirstImportKeepsIndexesItCouldNotRebuild(t *testing.T) {
 func TestCancelledFinishLeavesTheIndexesToMigrate(t *testing.T) {
 	l, _, conn := newLoader(t)
 	migrated := contactIndexes(t, conn)
-	if err := l.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	start(t, l)
 	load(t, l, someImportUsers(0, 3)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -33,9 +33,13 @@ type deferredIndex struct {
 	name, table, expr string
 }
 
-// create is the index's definition, migration 00004's.
+// on is what follows ON in the index's definition, migration 00004's
+// (and pg_get_indexdef's, but for the schema).
+func (ix deferredIndex) on() string { return ix.table + ` USING hash (` + ix.expr + `)` }
+
+// create builds the index as migration 00004 does.
 func (ix deferredIndex) create() string {
-	return `CREATE INDEX IF NOT EXISTS ` + ix.name + ` ON ` + ix.table + ` USING hash (` + ix.expr + `)`
+	return `CREATE INDEX IF NOT EXISTS ` + ix.name + ` ON ` + ix.on()
 }
 
 var deferredIndexes = []deferredIndex{
@@ -158,21 +162,23 @@ func dropLocked(ctx context.Context, conn *sqlx.Conn) (deferred, busy bool, err 
 	return true, false, nil
 }
 
-// mayDefer reports whether the contact tables are empty and both deferred
-// indexes are there as migration 00004 defines them (in the default
-// tablespace, no storage parameters): an older schema's, or one a DBA
-// changed, is kept, since Finish could not build it again as it was.
+// mayDefer reports whether the contact tables are empty and each deferred
+// index is there as migration 00004 defines it (in the default tablespace,
+// no storage parameters): an older schema's, or one a DBA changed, is kept,
+// since Finish could not build it again as it was.
 func mayDefer(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
 	var ok bool
-	err := sqlx.GetContext(ctx, q, &ok, `
-SELECT NOT EXISTS (SELECT FROM email_addresses) AND NOT EXISTS (SELECT FROM phone_numbers)
-   AND (SELECT count(*) = 2 FROM pg_catalog.pg_class AS c
-        WHERE c.oid IN (to_regclass($1), to_regclass($2)) AND c.reltablespace = 0 AND c.reloptions IS NULL
-          AND pg_catalog.pg_get_indexdef(c.oid) = format('CREATE INDEX %I ON %I.%s', c.relname, current_schema(),
-              CASE c.relname WHEN $1 THEN $3 ELSE $4 END))`,
-		deferredIndexes[0].name, deferredIndexes[1].name,
-		deferredIndexes[0].table+" USING hash ("+deferredIndexes[0].expr+")",
-		deferredIndexes[1].table+" USING hash ("+deferredIndexes[1].expr+")")
+	err := sqlx.GetContext(ctx, q, &ok,
+		`SELECT NOT EXISTS (SELECT FROM email_addresses) AND NOT EXISTS (SELECT FROM phone_numbers)`)
+	for _, ix := range deferredIndexes {
+		if err != nil || !ok {
+			break
+		}
+		err = sqlx.GetContext(ctx, q, &ok, `SELECT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+			WHERE c.oid = to_regclass($1) AND c.reltablespace = 0 AND c.reloptions IS NULL
+			  AND pg_catalog.pg_get_indexdef(c.oid) = format('CREATE INDEX %I ON %I.%s', $1, current_schema(), $2::text))`,
+			ix.name, ix.on())
+	}
 	if err != nil {
 		return false, classify(err)
 	}
